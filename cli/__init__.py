@@ -1,0 +1,1 @@
+"""The mlcloud command line (Typer). Thin: parse, call mlcloud.deploy, render."""

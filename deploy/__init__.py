@@ -1,0 +1,1 @@
+"""The mlcloud library: bundles, manifests, settings, storage, registry, endpoints, serving."""
