@@ -105,3 +105,25 @@ class OperationTimeout(RemoteError):
 
 class ServiceError(RemoteError):
     """A service answered with an error."""
+
+
+class ObjectMissing(UserError):
+    def __init__(self, uri: str):
+        self.uri = uri
+        super().__init__(f"{uri} does not exist")
+
+
+class ObjectExists(MlcloudError):
+    """A create-only write found the object already there (GCS precondition 412)."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        super().__init__(f"{uri} already exists; objects are written create-only")
+
+
+class BucketMissing(UserError):
+    def __init__(self, bucket: str):
+        super().__init__(
+            f"bucket gs://{bucket} does not exist or is not visible to these credentials: "
+            f"create it (gcloud storage buckets create gs://{bucket} --location REGION) "
+            "or set another with --bucket / MLCLOUD_BUCKET")
