@@ -32,12 +32,14 @@ def settings(**flags) -> Settings:
 
 def connect(s: Settings):
     """The Target for these settings; in local mode the emulators are started when not running."""
-    from mlcloud.deploy.target import connect as _connect
+    from mlcloud.deploy.target import check_reachable, connect as _connect
 
     if s.local and not (s.storage_emulator and s.vertex_emulator):
         from mlcloud.infra import stack
 
-        status, started = stack.ensure(s.home)
+        if s.storage_emulator:  # the user's own storage emulator: never fall back to another
+            check_reachable("storage emulator", s.storage_emulator)
+        status, started = stack.ensure(s.home, storage_url=s.storage_emulator)
         if started:
             render.note(f"started the local stack (storage {status.gcs.url}, "
                         f"Vertex AI {status.vertex.url}); `mlcloud local down` stops it")
