@@ -137,13 +137,26 @@ def _schema(model: Any, sample: str | None) -> dict:
     return {"columns": columns, "features": features}
 
 
+def _load(path: str) -> Any:
+    import joblib
+
+    try:
+        return joblib.load(path)
+    except (ImportError, AttributeError) as e:
+        raise RuntimeError(f"it references code a clean Python process cannot import "
+                           f"({type(e).__name__}: {e})") from e
+    except Exception as e:  # noqa: BLE001 - anything else means it is no pickle we can read
+        raise RuntimeError(f"it is not a file saved with joblib.dump or pickle "
+                           f"({type(e).__name__}: {e})") from e
+
+
 def inspect(path: str, sample: str | None = None) -> dict:
     import joblib
     import numpy
     import sklearn
     from sklearn.base import is_classifier, is_regressor
 
-    model = joblib.load(path)
+    model = _load(path)
     if not hasattr(model, "predict"):
         raise TypeError(f"it holds a {type(model).__module__}.{type(model).__qualname__}, "
                         "which has no predict(): save a fitted scikit-learn pipeline or estimator")
@@ -174,7 +187,8 @@ def main(argv: list[str]) -> int:
     try:
         info = inspect(path, sample)
     except BaseException as e:  # noqa: BLE001 - every failure becomes a message for the parent
-        print(json.dumps({"ok": False, "error": f"{type(e).__name__}: {e}".strip()}))
+        text = str(e) if isinstance(e, (RuntimeError, TypeError)) else f"{type(e).__name__}: {e}"
+        print(json.dumps({"ok": False, "error": text.strip()}))
         return 0
     print(json.dumps({"ok": True, "info": info}))
     return 0
