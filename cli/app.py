@@ -12,7 +12,7 @@ import sys
 import click
 import typer
 
-from mlcloud.cli import deploy, init, local, predict, render, upload
+from mlcloud.cli import deploy, download, init, local, predict, render, upload, versions
 from mlcloud.deploy.errors import MlcloudError
 
 app = typer.Typer(
@@ -28,6 +28,8 @@ app.command("init")(init.init)
 app.command("upload")(upload.upload)
 app.command("deploy")(deploy.deploy)
 app.command("predict")(predict.predict)
+app.command("versions")(versions.versions)
+app.command("download")(download.download)
 app.add_typer(local.app, name="local")
 
 

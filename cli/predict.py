@@ -34,8 +34,8 @@ def predict(
     s.model_name
     instances, parameters = read_request(input_file)
     t = options.connect(s)
-    response = run_predict(t, instances, parameters=parameters, ignore_extra=ignore_extra_columns)
+    response = run_predict(t, instances, parameters=parameters, ignore_extra=ignore_extra_columns,
+                           explain=render.note if verbose else None)
     if verbose:
-        render.note(f"sent {len(instances)} instance(s) to {s.model_name}; "
-                    f"served by {response.get('version')}")
+        render.note(f"served by {s.model_name} {response.get('version')}")
     render.as_json(response)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mlcloud.deploy.errors import InputError, NotDeployed
-from mlcloud.deploy.instances import to_rows
+from mlcloud.deploy.instances import feature_names, to_rows
 from mlcloud.deploy.release import version_aliases
 from mlcloud.deploy.target import Target
 from mlcloud.deploy.versions import read_manifest
@@ -78,13 +78,16 @@ def serving_state(target: Target) -> tuple[dict, dict[str, str], str]:
 
 
 def predict(target: Target, instances: Any, *, parameters: dict | None = None,
-            ignore_extra: bool = False) -> dict:
+            ignore_extra: bool = False, explain: Callable[[str], None] | None = None) -> dict:
     s = target.settings
     if isinstance(instances, list) and not instances:
         return {"predictions": []}
     endpoint, by_id, version = serving_state(target)
     manifest = read_manifest(target.storage, s.models_uri(), s.model_name, version)
     rows = to_rows(instances, manifest["schema"], ignore_extra=ignore_extra)
+    if explain:
+        explain(f"sending {len(rows)} instance(s) as rows in {version}'s column order: "
+                + ", ".join(feature_names(manifest["schema"])))
     response = target.vertex.predict(s.model_name, rows, parameters)
     out = {"predictions": _restore_labels(response.get("predictions", []), manifest, parameters),
            "version": by_id.get(response.get("modelVersionId", ""), "")}

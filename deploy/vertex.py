@@ -14,13 +14,13 @@ from mlcloud.deploy import retry
 from mlcloud.deploy.errors import (
     CredentialsMissing,
     EmulatorUnreachable,
-    InputError,
     OperationTimeout,
     ServiceError,
     UserError,
 )
 
 Tick = Callable[[float], None]  # seconds waited so far
+EXISTS = object()  # what _call returns for a 409 when the caller expects that the resource may exist
 
 
 class VertexRefused(UserError):
@@ -65,7 +65,10 @@ class Vertex:
                    credentials=credentials, policy=retry.CLOUD, emulator=False)
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _call(self, fn: Callable[[], Any], what: str, *, missing_ok: bool = False) -> Any:
+    def _call(self, fn: Callable[[], Any], what: str, *, missing_ok: bool = False,
+              exists_ok: bool = False) -> Any:
+        """Run one call; map the client's exceptions onto mlcloud's error tree. With missing_ok
+        a 404 returns None; with exists_ok a 409 returns EXISTS."""
         import google.auth.exceptions
         import requests
         from google.api_core import exceptions as gexc
@@ -76,7 +79,11 @@ class Vertex:
             if missing_ok:
                 return None
             raise ServiceError(f"Vertex AI could not {what}: {e.message}") from e
-        except (gexc.InvalidArgument, gexc.FailedPrecondition) as e:
+        except (gexc.Conflict, gexc.AlreadyExists) as e:  # REST maps 409 to Conflict
+            if exists_ok:
+                return EXISTS
+            raise ServiceError(f"Vertex AI could not {what}: {e.message}") from e
+        except (gexc.BadRequest, gexc.FailedPrecondition) as e:  # REST maps every 400 to BadRequest
             raise VertexRefused(f"Vertex AI refused to {what}: {e.message}") from e
         except google.auth.exceptions.GoogleAuthError as e:
             raise CredentialsMissing(str(e).splitlines()[0]) from e
@@ -173,16 +180,14 @@ class Vertex:
     def create_endpoint(self, endpoint_id: str, display_name: str, labels: dict[str, str],
                         tick: Tick | None = None) -> tuple[dict, bool]:
         """Create the endpoint; (endpoint, created). Another creator winning the race is fine."""
-        from google.api_core import exceptions as gexc
         from google.cloud import aiplatform_v1 as v1
 
         what = f"create endpoint {endpoint_id}"
-        try:
-            op = self._call(lambda: self.endpoints.create_endpoint(
-                parent=self.parent, endpoint_id=endpoint_id,
-                endpoint=v1.Endpoint(display_name=display_name, labels=labels),
-                timeout=self.policy.timeout), what)
-        except gexc.AlreadyExists:
+        op = self._call(lambda: self.endpoints.create_endpoint(
+            parent=self.parent, endpoint_id=endpoint_id,
+            endpoint=v1.Endpoint(display_name=display_name, labels=labels),
+            timeout=self.policy.timeout), what, exists_ok=True)
+        if op is EXISTS:
             return self.get_endpoint(endpoint_id), False
         self.wait(op, what, tick)
         return self.get_endpoint(endpoint_id), True
@@ -223,16 +228,12 @@ class Vertex:
 
     # -- prediction --------------------------------------------------------------------------
     def predict(self, endpoint_id: str, instances: list, parameters: dict | None = None) -> dict:
-        from google.api_core import exceptions as gexc
         from google.protobuf import json_format, struct_pb2
 
         values = [json_format.ParseDict(i, struct_pb2.Value()) for i in instances]
         params = json_format.ParseDict(parameters, struct_pb2.Value()) if parameters else None
         name = self.endpoint_name(endpoint_id)
-        try:
-            r = self._call(lambda: self.prediction.predict(
-                endpoint=name, instances=values, parameters=params, timeout=self.policy.timeout),
-                f"predict on {name}")
-        except gexc.BadRequest as e:
-            raise InputError(f"the endpoint refused the request: {e.message}") from e
+        r = self._call(lambda: self.prediction.predict(
+            endpoint=name, instances=values, parameters=params, timeout=self.policy.timeout),
+            f"predict on {name}")
         return self._dict(r)

@@ -1,0 +1,3 @@
+from mlcloud.cli.app import main
+
+main()

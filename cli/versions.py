@@ -1,0 +1,35 @@
+"""mlcloud versions: every version of the model, and which one serves."""
+
+from __future__ import annotations
+
+from mlcloud.cli import options, render
+
+
+def versions(
+    name: options.Name = None,
+    target: options.TargetOpt = None,
+    project: options.Project = None,
+    region: options.Region = None,
+    bucket: options.Bucket = None,
+    json: options.Json = False,
+) -> None:
+    """List versions: upload time, sha256, scikit-learn, size, deployed, traffic, default."""
+    from mlcloud.deploy.catalog import describe
+
+    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s.model_name
+    rows = describe(options.connect(s))
+    if json:
+        render.as_json([r.to_json() for r in rows])
+        return
+    if not rows:
+        render.out(f"{s.model_name} has no versions yet: run mlcloud upload")
+        return
+    render.out(f"{'VERSION':<10} {'CREATED':<21} {'SHA256':<13} {'SKLEARN':<8} {'SIZE':>10}  "
+               f"{'TRAFFIC':>7}  DEFAULT")
+    for r in rows:
+        traffic = f"{r.traffic}%" if r.deployed else "-"
+        created = r.created or "(interrupted upload)"
+        render.out(f"{r.version:<10} {created:<21} {(r.sha256 or '-')[:12]:<13} "
+                   f"{r.sklearn or '-':<8} {r.size or 0:>10}  {traffic:>7}  "
+                   f"{'*' if r.default else ''}")
