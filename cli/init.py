@@ -20,7 +20,11 @@ def init(
     bucket: options.Bucket = None,
     json: options.Json = False,
 ) -> None:
-    """Write mlcloud.toml: model name, model file, and target (local, or a GCP project/region/bucket)."""
+    """Write mlcloud.toml in the current directory.
+
+    It holds the model name, the model file and the target: local (the default), or a GCP
+    project, region and bucket. Running init again updates the values given.
+    """
     from mlcloud.deploy.settings import CONFIG_FILE, resolve, write_file
 
     flags = dict(name=name, model=model, target=target, project=project, region=region,

@@ -12,7 +12,10 @@ from mlcloud.cli import options, render
 
 def upload(
     model_file: Annotated[Optional[Path], typer.Argument(
-        help="The model saved with joblib [default: mlcloud.toml's model].", show_default=False)] = None,
+        metavar="[MODEL_FILE]", help="The model saved with joblib [default: --model, MLCLOUD_MODEL "
+        "or mlcloud.toml's model].", show_default=False)] = None,
+    model: Annotated[Optional[Path], typer.Option(
+        "--model", help="The model file (the same as MODEL_FILE).", show_default=False)] = None,
     version: Annotated[Optional[str], typer.Option(
         "--version", help="Version name [default: the next of v1, v2, …].", show_default=False)] = None,
     sample: Annotated[Optional[Path], typer.Option(
@@ -25,13 +28,14 @@ def upload(
     bucket: options.Bucket = None,
     json: options.Json = False,
 ) -> None:
-    """Upload a model as a new version: gs://BUCKET/models/NAME/VERSION/{model.joblib,mlcloud.json}.
+    """Upload a model file as a new version.
 
-    Versions are never overwritten; uploading identical bytes again changes nothing.
+    Writes gs://BUCKET/models/NAME/VERSION/{model.joblib,mlcloud.json}. Versions are never
+    overwritten; uploading identical bytes again changes nothing.
     """
     from mlcloud.deploy.upload import upload as run_upload
 
-    s = options.settings(name=name, model=model_file, target=target, project=project,
+    s = options.settings(name=name, model=model_file or model, target=target, project=project,
                          region=region, bucket=bucket)
     s.model_name  # a missing name is refused before the emulators start
     path = s.require("model")

@@ -56,7 +56,8 @@ class InstanceError(InputError):
 
     def __init__(self, index: int, message: str, field: str | None = None):
         self.index, self.field, self.detail = index, field, message
-        super().__init__(f"instance {index} {message}")
+        sep = "" if message.startswith(",") else " "
+        super().__init__(f"instance {index}{sep}{message}")
 
 
 class VersionNotFound(UserError):
@@ -127,3 +128,7 @@ class BucketMissing(UserError):
             f"bucket gs://{bucket} does not exist or is not visible to these credentials: "
             f"create it (gcloud storage buckets create gs://{bucket} --location REGION) "
             "or set another with --bucket / MLCLOUD_BUCKET")
+
+
+class ConcurrentChange(RemoteError):
+    """Another command changed the same endpoint at the same time; the message says what is live."""

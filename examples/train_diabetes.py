@@ -26,4 +26,4 @@ pipeline.fit(X_train, y_train)
 joblib.dump(pipeline, out / "model.joblib")
 (out / "input.json").write_text(json.dumps({"instances": X_test.to_dict(orient="records")}, indent=1))
 print(f"trained {type(pipeline[-1]).__name__} on {len(X_train)} rows; "
-      f"expected predictions: {[round(v, 2) for v in pipeline.predict(X_test)]}")
+      f"expected predictions: {[round(float(v), 2) for v in pipeline.predict(X_test)]}")

@@ -73,7 +73,8 @@ def deployed(cli, workdir, name, housing):
 @pytest.mark.parametrize("text,message", [
     ('{"instances": [', "error: input.json is not valid JSON: Expecting value at line 1 column 16"),
     ('{"instances": [{"a": NaN}]}',
-     "error: input.json: bare NaN is not valid JSON; use null for a missing value"),
+     "error: input.json line 1 column 22: NaN is not valid JSON (NaN and Infinity are not JSON "
+     "numbers); write null for a missing value"),
     ('{"rows": []}', "error: input.json has no 'instances' key: give {\"instances\": [...]}"),
     ("", "error: input.json is empty: give {\"instances\": [...]}, a JSON list or JSON Lines"),
 ])
@@ -94,13 +95,21 @@ def test_missing_and_unknown_features(cli, workdir, deployed, housing):
     assert one_line(res.err) == (
         f"error: instance 1 is missing column 'median_income' (expected: {expected})")
 
+    typo = {("median_incom" if k == "median_income" else k): v for k, v in row.items()}
+    (workdir / "typo.json").write_text(json.dumps({"instances": [typo]}))
+    res = cli("predict", "typo.json")
+    assert res.code == 2
+    assert one_line(res.err) == (
+        f"error: instance 0 has unknown column 'median_incom'; did you mean 'median_income'? "
+        f"(expected: {expected})")
+
     extra = dict(row, median_incom=3.2)
     (workdir / "extra.json").write_text(json.dumps({"instances": [extra]}))
     res = cli("predict", "extra.json")
     assert res.code == 2
     assert one_line(res.err) == (
-        f"error: instance 0 has unknown column 'median_incom' (expected: {expected}); did you "
-        "mean 'median_income'?; drop it, or pass --ignore-extra-columns")
+        f"error: instance 0 has unknown column 'median_incom' (expected: {expected}); drop it, "
+        "or pass --ignore-extra-columns")
     ok = cli("predict", "extra.json", "--ignore-extra-columns")
     assert ok.code == 0, ok.err
 
@@ -108,7 +117,8 @@ def test_missing_and_unknown_features(cli, workdir, deployed, housing):
     (workdir / "wrong.json").write_text(json.dumps({"instances": [wrong]}))
     res = cli("predict", "wrong.json")
     assert res.code == 2
-    assert one_line(res.err) == "error: instance 0 has 'high' in 'median_income', which expects a number"
+    assert one_line(res.err) == ("error: instance 0, feature 'median_income': expected a number or "
+                                 "null, got the string 'high'")
 
 
 def test_predict_before_deploy(cli, workdir, name, housing):
@@ -125,3 +135,16 @@ def test_deploy_unknown_version(cli, workdir, name, housing):
     res = cli("deploy", "--version", "v9")
     assert res.code == 2
     assert one_line(res.err) == f"error: {name} has no version v9 (available: v1)"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["upload", "--bogus"], "Error: No such option: --bogus"),
+    (["bogus"], "Error: No such command 'bogus'."),
+    (["deploy", "--version"], "Error: Option '--version' requires an argument."),
+    (["predict"], "Error: Missing argument 'INPUT_FILE'."),
+])
+def test_usage_errors_exit_2(cli, argv, message):
+    res = cli(*argv)
+    assert res.code == 2
+    assert res.err.strip().splitlines()[-1].startswith(message)
+    assert "Traceback" not in res.err and "internal error" not in res.err
