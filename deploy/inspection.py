@@ -13,6 +13,7 @@ import json
 import math
 import platform
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -137,26 +138,66 @@ def _schema(model: Any, sample: str | None) -> dict:
     return {"columns": columns, "features": features}
 
 
-def _load(path: str) -> Any:
-    import joblib
+def _load(path: Path, fmt: str) -> Any:
+    from mlcloud.deploy import artifacts
 
     try:
-        return joblib.load(path)
-    except (ImportError, AttributeError) as e:
-        raise RuntimeError(f"it references code a clean Python process cannot import "
-                           f"({type(e).__name__}: {e})") from e
-    except Exception as e:  # noqa: BLE001 - anything else means it is no pickle we can read
-        raise RuntimeError(f"it is not a file saved with joblib.dump or pickle "
+        if fmt == "skops":
+            return artifacts.load_skops(path)
+        return artifacts.load_joblib(path)
+    except artifacts.MissingCode as e:
+        raise RuntimeError(str(e)) from e
+    except RuntimeError:
+        raise
+    except Exception as e:  # noqa: BLE001 - anything else means it is no file we can read
+        raise RuntimeError(f"it is not a file saved with joblib.dump, pickle or skops "
                            f"({type(e).__name__}: {e})") from e
 
 
-def inspect(path: str, sample: str | None = None) -> dict:
+def _probe_missing(model: Any, schema: dict) -> None:
+    """Mark which features may be null: predict a typical row, then that row with a null there.
+
+    The pipeline runs only in this throwaway process; a model that cannot predict the typical row
+    is left unmarked (nothing is claimed)."""
+    import warnings
+
+    from mlcloud.deploy.instances import to_table
+
+    features = schema["features"]
+    if not features or len(features) > 200:
+        return
+    base = [f.get("default", f["categories"][0] if f.get("categories") else 0.0) for f in features]
+
+    def works(row) -> bool:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.predict(to_table([row], schema))
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not accepted"
+            return False
+
+    if not works(base):
+        return
+    if works([None] * len(features)):
+        for f in features:
+            f["nullable"] = True
+        return
+    for i, f in enumerate(features):
+        f["nullable"] = works(base[:i] + [None] + base[i + 1:])
+
+
+def inspect(path: str, sample: str | None = None, code: str | None = None) -> dict:
     import joblib
     import numpy
     import sklearn
     from sklearn.base import is_classifier, is_regressor
 
-    model = _load(path)
+    from mlcloud.deploy import artifacts
+
+    artifacts.add_code_path(Path(code) if code else None)
+    fmt = artifacts.detect_format(Path(path))
+    model = _load(Path(path), fmt)
     if not hasattr(model, "predict"):
         raise TypeError(f"it holds a {type(model).__module__}.{type(model).__qualname__}, "
                         "which has no predict(): save a fitted scikit-learn pipeline or estimator")
@@ -168,7 +209,11 @@ def inspect(path: str, sample: str | None = None) -> dict:
     else:
         task = {"kind": "other"}
     saved_with = getattr(final, "_sklearn_version", None) or sklearn.__version__
+    schema = _schema(model, sample)
+    _probe_missing(model, schema)
     return {
+        "format": fmt,
+        "artifact": artifacts.header(Path(path)) if fmt == "joblib" else {},
         "runtime": {
             "python": platform.python_version(),
             "sklearn": saved_with,
@@ -177,15 +222,16 @@ def inspect(path: str, sample: str | None = None) -> dict:
         },
         "steps": _steps(model),
         "task": task,
-        "schema": _schema(model, sample),
+        "schema": schema,
     }
 
 
 def main(argv: list[str]) -> int:
     path = argv[0]
     sample = argv[argv.index("--sample") + 1] if "--sample" in argv else None
+    code = argv[argv.index("--code") + 1] if "--code" in argv else None
     try:
-        info = inspect(path, sample)
+        info = inspect(path, sample, code)
     except BaseException as e:  # noqa: BLE001 - every failure becomes a message for the parent
         text = str(e) if isinstance(e, (RuntimeError, TypeError)) else f"{type(e).__name__}: {e}"
         print(json.dumps({"ok": False, "error": text.strip()}))

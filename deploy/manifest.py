@@ -41,11 +41,15 @@ def digest(path: Path) -> Digest:
     return Digest(sha.hexdigest(), base64.b64encode(md5.digest()).decode(), size)
 
 
-def inspect_model(path: Path, sample: Path | None = None, timeout: float = 600) -> dict:
-    """Load the pipeline in a clean Python process and return what it says about itself."""
+def inspect_model(path: Path, sample: Path | None = None, code_root: Path | None = None,
+                  timeout: float = 600) -> dict:
+    """Load the pipeline in a clean Python process (the working directory not on the path; only
+    the --code modules added) and return what it says about itself."""
     cmd = [sys.executable, "-P", "-m", "mlcloud.deploy.inspection", str(path.resolve())]
     if sample is not None:
         cmd += ["--sample", str(sample.resolve())]
+    if code_root is not None:
+        cmd += ["--code", str(code_root)]
     with tempfile.TemporaryDirectory() as cwd:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout)
     lines = proc.stdout.strip().splitlines()
@@ -61,21 +65,28 @@ def inspect_model(path: Path, sample: Path | None = None, timeout: float = 600) 
     return result["info"]
 
 
-def build(name: str, version: str, d: Digest, info: dict) -> dict:
+def build(name: str, version: str, d: Digest, info: dict, *, code: list[dict] | None = None,
+          serving: dict | None = None) -> dict:
     from mlcloud.deploy import __version__
+    from mlcloud.deploy.layout import artifact_name
 
+    fmt = info.get("format", "joblib")
+    extra = {"code": code} if code else {}
+    if serving:
+        extra["serving"] = serving
     return {
         "manifest_version": MANIFEST_VERSION,
         "name": name,
         "version": version,
-        "artifact": {"file": ARTIFACT, "format": "joblib", "sha256": d.sha256, "md5": d.md5,
-                     "size": d.size},
+        "artifact": {"file": artifact_name(fmt), "format": fmt, "sha256": d.sha256, "md5": d.md5,
+                     "size": d.size, **info.get("artifact", {})},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "runtime": info["runtime"],
         "steps": info["steps"],
         "task": info["task"],
         "schema": info["schema"],
         "mlcloud": __version__,
+        **extra,
     }
 
 

@@ -133,6 +133,12 @@ class Storage:
 
         self._call(check, f"gs://{bucket}")
 
+    def bucket_location(self, bucket: str) -> tuple[str, str]:
+        """(location, location type) of a bucket, e.g. ("US-CENTRAL1", "region")."""
+        b = self._call(lambda: self._client.get_bucket(bucket, timeout=self._policy.timeout,
+                                                       retry=self._retry), f"gs://{bucket}")
+        return (b.location or "US"), (b.location_type or "multi-region")
+
     # -- objects -----------------------------------------------------------------------------
     def stat(self, uri: str) -> ObjectInfo | None:
         from google.api_core import exceptions as gexc
