@@ -28,9 +28,9 @@ def describe_missing(refs: list[tuple[str, str, str]]) -> str:
     modules = sorted({m.split(".")[0] for m, _, why in refs if m != "__main__" and why == "module"})
     parts = []
     if main:
-        parts.append(f"{', '.join(main)} (defined in the script that saved the model, which is not "
-                     "there at serving time): move it into a module (e.g. my_transforms.py), import "
-                     "it from there, save the model again and upload with --code my_transforms.py")
+        parts.append(f"{', '.join(main)} (defined in the script that saved the model): move it "
+                     "into a module (e.g. my_transforms.py), import it from there, save the model "
+                     "again and upload with --code my_transforms.py")
     if other:
         fix = (f"ship {' and '.join(m + '.py' for m in modules)} with --code" if modules
                else "ship the module that defines it with --code, in the version that saved it")
@@ -117,15 +117,25 @@ def load_joblib(path: Path) -> Any:
     return model
 
 
+# Beyond skops's own defaults, mlcloud trusts scikit-learn's internal types (for example the
+# trees' sklearn.tree._tree.Tree), never a user's class or any function.
+TRUSTED_PREFIXES = ("sklearn.",)
+
+
+def _skops_trusted(untrusted: list[str]) -> list[str]:
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if refused:
+        raise RuntimeError(f"the skops file holds types skops does not trust by default: "
+                           f"{', '.join(refused)}; only scikit-learn's and skops's trusted types "
+                           "are loaded (use joblib with --code for your own classes)")
+    return untrusted
+
+
 def load_skops(path: Path) -> Any:
-    """skops loads only types it trusts by default; anything else is refused by name."""
+    """skops loads only trusted types; anything else is refused by name, before loading."""
     from skops import io as sio
 
-    untrusted = sio.get_untrusted_types(file=str(path))
-    if untrusted:
-        raise RuntimeError(f"the skops file holds types skops does not trust by default: "
-                           f"{', '.join(untrusted)}; only default-trusted types are loaded")
-    return sio.load(str(path), trusted=[])
+    return sio.load(str(path), trusted=_skops_trusted(sio.get_untrusted_types(file=str(path))))
 
 
 def load_bytes(data: bytes, fmt: str) -> Any:
@@ -133,10 +143,7 @@ def load_bytes(data: bytes, fmt: str) -> Any:
     if fmt == "skops":
         from skops import io as sio
 
-        untrusted = sio.get_untrusted_types(data=data)
-        if untrusted:
-            raise RuntimeError(f"untrusted types in the skops artifact: {', '.join(untrusted)}")
-        return sio.loads(data, trusted=[])
+        return sio.loads(data, trusted=_skops_trusted(sio.get_untrusted_types(data=data)))
     import joblib
 
     return joblib.load(io.BytesIO(data))

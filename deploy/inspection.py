@@ -93,9 +93,21 @@ def _defaults(model: Any) -> dict[Any, Any]:
     return out
 
 
+def _n_features(model: Any) -> int | None:
+    """n_features_in_ of the model, or of the first step that records it (a custom first step
+    may not): an estimate that --sample can replace."""
+    from sklearn.pipeline import Pipeline
+
+    n = getattr(model, "n_features_in_", None)
+    if n is None and isinstance(model, Pipeline):
+        n = next((getattr(s, "n_features_in_") for _, s in model.steps
+                  if hasattr(s, "n_features_in_")), None)
+    return n
+
+
 def _schema(model: Any, sample: str | None) -> dict:
     names = getattr(model, "feature_names_in_", None)
-    n = getattr(model, "n_features_in_", None)
+    n = _n_features(model)
     frame = None
     if sample:
         import pandas as pd

@@ -22,7 +22,7 @@ from typing import Any
 
 from gcp_storage_emulator import server as base
 from gcp_storage_emulator.exceptions import NotFound
-from gcp_storage_emulator.handlers import objects
+from gcp_storage_emulator.handlers import buckets, objects
 from gcp_storage_emulator.storage import Storage
 
 from mlcloud.infra.gcs.errors import GcsError, InternalError, NoSuchObject, PreconditionFailed
@@ -200,6 +200,26 @@ def xml_upload(request: base.Request, response: base.Response, storage: Storage)
     objects.xml_upload(request, response, storage)
 
 
+_MULTI_REGIONS = {"US", "EU", "ASIA"}
+_DUAL_REGIONS = {"NAM4", "EUR4", "ASIA1"}
+
+
+def insert_bucket(request: base.Request, response: base.Response, storage: Storage) -> None:
+    """Bucket insert that keeps the requested location, as GCS does (the package always answers
+    the US multi-region): upper-cased, with its locationType."""
+    buckets.insert(request, response, storage)
+    name = (request.data or {}).get("name")
+    bucket = storage.buckets.get(name) if name else None
+    if response.status != HTTPStatus.OK or bucket is None:
+        return
+    location = str((request.data or {}).get("location") or "US").upper()
+    kind = ("multi-region" if location in _MULTI_REGIONS else
+            "dual-region" if location in _DUAL_REGIONS or "+" in location else "region")
+    bucket.update(location=location, locationType=kind)
+    storage.create_bucket(name, bucket)  # persists the updated resource
+    response.json(bucket)
+
+
 def health(request: base.Request, response: base.Response, storage: Storage) -> None:
     """GET /_emulator/health: 200 while the server answers."""
     response.json({"status": "ok", "service": "gcs", "pid": os.getpid()})
@@ -215,6 +235,7 @@ def reset(request: base.Request, response: base.Response, storage: Storage) -> N
 
 #: Package handlers replaced by the wrappers above, wherever they appear in its table.
 OVERRIDES: dict[Handler, Handler] = {
+    buckets.insert: insert_bucket,
     objects.insert: insert,
     objects.upload_partial: upload_chunk,
     objects.delete: delete,
