@@ -21,12 +21,18 @@ def feature_names(schema: dict) -> list[str]:
     return [f["name"] for f in schema["features"]]
 
 
+def _printable(text: str) -> str:
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= _PREVIEW else shown[:_PREVIEW] + "…"
+
+
 def _unknown(key: str, names: list[str], inst: dict, expected: str) -> str:
     """A misspelling (a near name that is missing) is named; a true extra can be dropped."""
     close = difflib.get_close_matches(key, [n for n in names if n not in inst], n=1)
     if close:
-        return f"has unknown column '{key}'; did you mean '{close[0]}'? (expected: {expected})"
-    return (f"has unknown column '{key}' (expected: {expected}); drop it, or pass "
+        return (f"has unknown column '{_printable(key)}'; did you mean '{close[0]}'? "
+                f"(expected: {expected})")
+    return (f"has unknown column '{_printable(key)}' (expected: {expected}); drop it, or pass "
             "--ignore-extra-columns")
 
 
@@ -111,10 +117,10 @@ def to_rows(instances: Any, schema: dict, *, ignore_extra: bool = False,
             if positional and not feature_order:
                 example = [f.get("default", 0.0) for f in features]
                 raise InstanceError(
-                    i, f"is an object with keys [{', '.join(map(str, inst))}], but {model} was "
+                    i, f"is an object with keys [{_printable(', '.join(map(str, inst)))}], but {model} was "
                     f"trained without feature names and expects a list of {len(features)} values, "
                     f"e.g. {example}; or pass --feature-order "
-                    f"{','.join(map(str, inst)) if len(inst) == len(features) else 'A,B,…'} "
+                    f"{_printable(','.join(map(str, inst))) if len(inst) == len(features) else 'A,B,…'} "
                     "to turn objects into rows")
             for key in inst:
                 if key not in names and not ignore_extra:
