@@ -15,6 +15,11 @@ def deploy(
     image: Annotated[Optional[str], typer.Option(
         "--image", help="Serving container image [default: Vertex's prebuilt scikit-learn "
         "image for the version's scikit-learn].", show_default=False)] = None,
+    traffic: Annotated[Optional[int], typer.Option(
+        "--traffic", help="A canary: the version's share in percent; the versions already serving "
+        "keep the rest in their existing proportions [default: 100].", show_default=False)] = None,
+    keep: Annotated[int, typer.Option(
+        "--keep", help="Undeploy older versions without traffic beyond the newest N deployed.")] = 2,
     name: options.Name = None,
     target: options.TargetOpt = None,
     project: options.Project = None,
@@ -22,9 +27,10 @@ def deploy(
     bucket: options.Bucket = None,
     json: options.Json = False,
 ) -> None:
-    """Deploy a version: it becomes the default and takes 100% of the endpoint's traffic.
+    """Deploy a version to the model's endpoint with all the traffic.
 
-    Versions deployed before stay deployed at 0%, so going back needs no new deployment.
+    The version becomes the default and takes 100% of the traffic. Versions deployed before stay deployed at 0%, so going back needs no new deployment
+    (--keep N: only the newest N); --traffic 10 deploys a canary instead.
     """
     from mlcloud.deploy.release import deploy as run_deploy
 
@@ -32,7 +38,7 @@ def deploy(
     s.model_name
     t = options.connect(s)
     with render.waiting(f"deploying {s.model_name} {version or ''}".strip()) as tick:
-        result = run_deploy(t, version, image=image, tick=tick)
+        result = run_deploy(t, version, image=image, tick=tick, traffic=traffic, keep=keep)
     for w in result.warnings:
         render.warn(w)
     if json:
@@ -40,3 +46,5 @@ def deploy(
     else:
         render.out(result.message)
         render.out("traffic: " + ", ".join(f"{v}={p}%" for v, p in result.traffic.items()))
+        if result.undeployed:
+            render.out(f"undeployed (no traffic, beyond the newest {keep}): {', '.join(result.undeployed)}")

@@ -22,7 +22,10 @@ def download(
     bucket: options.Bucket = None,
     json: options.Json = False,
 ) -> None:
-    """Download a version's model.joblib; nothing is written unless its sha256 matches."""
+    """Download a version's exact artifact.
+
+    Nothing is written unless its sha256 matches the version's manifest.
+    """
     from mlcloud.deploy.download import download as run_download
 
     s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)

@@ -13,7 +13,10 @@ def versions(
     bucket: options.Bucket = None,
     json: options.Json = False,
 ) -> None:
-    """List versions: upload time, sha256, scikit-learn, size, deployed, traffic, default."""
+    """List every version of the model.
+
+    Shows upload time, sha256, scikit-learn version, size, traffic share and the default.
+    """
     from mlcloud.deploy.catalog import describe
 
     s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
@@ -26,10 +29,20 @@ def versions(
         render.out(f"{s.model_name} has no versions yet: run mlcloud upload")
         return
     render.out(f"{'VERSION':<10} {'CREATED':<21} {'SHA256':<13} {'SKLEARN':<8} {'SIZE':>10}  "
-               f"{'TRAFFIC':>7}  DEFAULT")
+               f"{'DEPLOYED':<8}  {'TRAFFIC':>7}  DEFAULT")
     for r in rows:
         traffic = f"{r.traffic}%" if r.deployed else "-"
         created = r.created or "(interrupted upload)"
         render.out(f"{r.version:<10} {created:<21} {(r.sha256 or '-')[:12]:<13} "
-                   f"{r.sklearn or '-':<8} {r.size or 0:>10}  {traffic:>7}  "
+                   f"{r.sklearn or '-':<8} {r.size or 0:>10}  {'yes' if r.deployed else 'no':<8}  {traffic:>7}  "
                    f"{'*' if r.default else ''}")
+
+
+def _size(n: int | None) -> str:
+    if not n:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)

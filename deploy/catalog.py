@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from mlcloud.deploy.release import traffic_by_version, version_aliases
+from mlcloud.deploy import endpoint
 from mlcloud.deploy.target import Target
 from mlcloud.deploy.versions import list_versions
 
@@ -19,7 +19,7 @@ class VersionRow:
     complete: bool  # False: an interrupted upload (no manifest yet)
     registered: bool
     deployed: bool
-    traffic: int | None
+    traffic: int | None  # None when not deployed
     default: bool
 
     def to_json(self) -> dict:
@@ -29,10 +29,8 @@ class VersionRow:
 def describe(target: Target) -> list[VersionRow]:
     s = target.settings
     stored = list_versions(target.storage, s.models_uri())
-    vertex = target.vertex
-    by_id, default = version_aliases(vertex, s.model_name)
-    endpoint = vertex.get_endpoint(s.model_name) or {}
-    traffic = traffic_by_version(endpoint, by_id)
+    snap = endpoint.read(target)
+    traffic = snap.shares
     rows = []
     for v, sv in stored.items():
         m = sv.manifest or {}
@@ -40,6 +38,6 @@ def describe(target: Target) -> list[VersionRow]:
         rows.append(VersionRow(
             version=v, created=m.get("created"), sha256=art.get("sha256"),
             sklearn=m.get("runtime", {}).get("sklearn"), size=art.get("size"),
-            complete=sv.complete, registered=v in by_id.values(), deployed=v in traffic,
-            traffic=traffic.get(v), default=(v == default)))
+            complete=sv.complete, registered=v in snap.by_id.values(), deployed=v in traffic,
+            traffic=traffic.get(v), default=(v == snap.default)))
     return rows

@@ -37,7 +37,8 @@ def sort_key(version: str) -> tuple:
 
 def list_versions(storage: Storage, models_uri: str) -> dict[str, StoredVersion]:
     out = {}
-    for v in sorted(storage.list_folders(models_uri), key=sort_key):
+    folders = [f for f in storage.list_folders(models_uri) if not f.startswith("_")]  # _history
+    for v in sorted(folders, key=sort_key):
         uri = f"{models_uri}/{v}"
         mstat = storage.stat(f"{uri}/{MANIFEST}")
         manifest = json.loads(storage.read_bytes(f"{uri}/{MANIFEST}")) if mstat else None

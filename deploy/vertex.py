@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from mlcloud.deploy import retry
 from mlcloud.deploy.errors import (
+    ConcurrentChange,
     CredentialsMissing,
     EmulatorUnreachable,
     OperationTimeout,
@@ -80,6 +81,8 @@ class Vertex:
                 return None
             raise ServiceError(f"Vertex AI could not {what}: {e.message}") from e
         except (gexc.Conflict, gexc.AlreadyExists) as e:  # REST maps 409 to Conflict
+            if isinstance(e, gexc.Aborted) or _status(e) == "ABORTED":  # changed meanwhile by another
+                raise ConcurrentChange(f"Vertex AI refused to {what}: {e.message}") from e
             if exists_ok:
                 return EXISTS
             raise ServiceError(f"Vertex AI could not {what}: {e.message}") from e
@@ -216,15 +219,29 @@ class Vertex:
         result = self.wait(op, what, tick)
         return self._dict(result.deployed_model)
 
-    def set_traffic(self, endpoint_id: str, traffic: dict[str, int]) -> dict:
+    def set_traffic(self, endpoint_id: str, traffic: dict[str, int], etag: str = "") -> dict:
+        """Replace the endpoint's split; with ``etag`` only if nobody changed it since it was read."""
         from google.cloud import aiplatform_v1 as v1
         from google.protobuf import field_mask_pb2
 
-        endpoint = v1.Endpoint(name=self.endpoint_name(endpoint_id), traffic_split=traffic)
+        endpoint = v1.Endpoint(name=self.endpoint_name(endpoint_id), traffic_split=traffic, etag=etag)
         e = self._call(lambda: self.endpoints.update_endpoint(
             endpoint=endpoint, update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
             timeout=self.policy.timeout), f"set traffic on {endpoint_id}")
         return self._dict(e)
+
+    def undeploy_model(self, endpoint_id: str, deployed_model_id: str,
+                       traffic: dict[str, int] | None = None, tick: Tick | None = None) -> bool:
+        """Undeploy one deployed model; ``traffic`` is the split of the models that stay. False
+        when it was not deployed (any more): undeploying is idempotent."""
+        what = f"undeploy deployed model {deployed_model_id} from {endpoint_id}"
+        op = self._call(lambda: self.endpoints.undeploy_model(
+            endpoint=self.endpoint_name(endpoint_id), deployed_model_id=deployed_model_id,
+            traffic_split=traffic or {}, timeout=self.policy.timeout), what, missing_ok=True)
+        if op is None:
+            return False
+        self.wait(op, what, tick)
+        return True
 
     # -- prediction --------------------------------------------------------------------------
     def predict(self, endpoint_id: str, instances: list, parameters: dict | None = None) -> dict:
@@ -237,3 +254,11 @@ class Vertex:
             endpoint=name, instances=values, parameters=params, timeout=self.policy.timeout),
             f"predict on {name}")
         return self._dict(r)
+
+
+def _status(e) -> str:
+    """The canonical status (``ABORTED``...) of a REST error, from Google's error envelope."""
+    try:
+        return e.response.json()["error"]["status"]
+    except Exception:  # noqa: BLE001 - no JSON body: no status
+        return ""

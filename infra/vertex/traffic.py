@@ -25,7 +25,7 @@ def validate(split: dict[str, int], allowed: set[str]) -> dict[str, int]:
         raise InvalidArgument(f"trafficSplit values must be between 0 and 100, got {bad}.")
     total = sum(split.values())
     if allowed and total != 100:
-        raise InvalidArgument(f"trafficSplit values must sum to 100, got {total}: {dict(split)}.")
+        raise InvalidArgument(f"trafficSplit values must sum to 100, got {total}: {dict(sorted(split.items()))}.")
     if not allowed and split:
         raise InvalidArgument("trafficSplit must be empty when the endpoint has no deployed models.")
     return dict(split)

@@ -1,0 +1,95 @@
+"""mlcloud traffic / rollback / undeploy: change what the endpoint serves, no new deployment."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from mlcloud.cli import options, render
+
+Shares = Annotated[Optional[list[str]], typer.Argument(
+    help="The new split as VERSION=PERCENT items summing to 100, e.g. v2=90 v3=10 (versions left "
+    "out get 0%).", show_default=False)]
+
+
+def _show(change, json: bool) -> None:
+    from mlcloud.deploy.split import show
+
+    for w in change.warnings:
+        render.warn(w)
+    if json:
+        render.as_json(change.to_json())
+        return
+    render.out(change.message)
+    render.out(f"before: {show(change.before)}")
+    render.out(f"after:  {show(change.after)}")
+
+
+def traffic(
+    shares: Shares = None,
+    name: options.Name = None,
+    target: options.TargetOpt = None,
+    project: options.Project = None,
+    region: options.Region = None,
+    bucket: options.Bucket = None,
+    json: options.Json = False,
+) -> None:
+    """Set the traffic split between deployed versions: mlcloud traffic v2=90 v3=10."""
+    from mlcloud.deploy.split import parse
+    from mlcloud.deploy.traffic import set_split
+
+    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s.model_name
+    wanted = parse(shares or [])
+    if not wanted:
+        raise typer.BadParameter("give the split, e.g. mlcloud traffic v2=90 v3=10", param_hint="SHARES")
+    _show(set_split(options.connect(s), wanted), json)
+
+
+def rollback(
+    to: Annotated[Optional[str], typer.Option(
+        "--to", help="The version to go back to [default: the one that served before the last "
+        "change]; deployed first if needed.", show_default=False)] = None,
+    name: options.Name = None,
+    target: options.TargetOpt = None,
+    project: options.Project = None,
+    region: options.Region = None,
+    bucket: options.Bucket = None,
+    json: options.Json = False,
+) -> None:
+    """Give the version that served before the last change 100% of the traffic again, in one step."""
+    from mlcloud.deploy.traffic import rollback as run_rollback
+
+    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s.model_name
+    t = options.connect(s)
+    with render.waiting(f"rolling back {s.model_name}") as tick:
+        change = run_rollback(t, to, tick=tick)
+    _show(change, json)
+
+
+def undeploy(
+    version: Annotated[str, typer.Option("--version", help="The version to undeploy, e.g. v1.")],
+    shares: Shares = None,
+    name: options.Name = None,
+    target: options.TargetOpt = None,
+    project: options.Project = None,
+    region: options.Region = None,
+    bucket: options.Bucket = None,
+    json: options.Json = False,
+) -> None:
+    """Undeploy a version (refused while it carries traffic, unless a new split is given).
+
+    Its artifact and registry version stay: deploy it again at any time.
+    """
+    from mlcloud.deploy.split import parse
+    from mlcloud.deploy.traffic import undeploy as run_undeploy
+
+    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s.model_name
+    wanted = parse(shares or [])
+    t = options.connect(s)
+    with render.waiting(f"undeploying {s.model_name} {version}") as tick:
+        change = run_undeploy(t, version, wanted or None, tick=tick)
+    _show(change, json)
