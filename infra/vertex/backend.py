@@ -17,6 +17,7 @@ import copy
 import logging
 import random
 import threading
+import uuid
 from pathlib import Path
 
 from google.cloud import aiplatform_v1 as v1
@@ -32,6 +33,16 @@ log = logging.getLogger("mlcloud.infra.vertex")
 
 DEFAULT = "default"
 PREDICT_WAIT = 20.0  # seconds a predict waits for a model that is still loading, then UNAVAILABLE
+
+
+def _etag() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def _touch(ep: dict) -> None:
+    """Mark an endpoint changed: a new updateTime and etag (read-modify-write checks it)."""
+    ep["updateTime"] = timestamp(now())
+    ep["etag"] = _etag()
 
 
 def _split_name(name: str) -> tuple[str, str | None]:
@@ -262,6 +273,7 @@ class VertexBackend:
                     name = f"{parent}/endpoints/{self._next('endpoint')}"
             endpoint.name = name
             endpoint.create_time = endpoint.update_time = now()
+            endpoint.etag = _etag()
             del endpoint.deployed_models[:]
             endpoint.traffic_split.clear()
             self.state["endpoints"][name] = to_dict(endpoint)
@@ -269,12 +281,26 @@ class VertexBackend:
 
     def get_endpoint(self, name: str) -> dict:
         with self.lock:
-            return copy.deepcopy(self._endpoint(name))
+            return self._show(self._endpoint(name))
+
+    def _show(self, ep: dict) -> dict:
+        """An endpoint as returned: each deployed model with its ``status`` (replicas ready)."""
+        out = copy.deepcopy(ep)
+        for dm in out.get("deployedModels", []):
+            dm["status"] = self._health(dm["id"])
+        return out
+
+    def _health(self, dm_id: str) -> dict:
+        try:
+            self.runtime.get(dm_id, 0)
+        except VertexError as e:
+            return {"message": e.message, "availableReplicaCount": 0}
+        return {"message": "ready", "availableReplicaCount": 1}
 
     def list_endpoints(self, parent: str, flt: str = "", page_size: int = 0, page_token: str = "") -> dict:
         clauses = st.parse_filter(flt)
         with self.lock:
-            items = [copy.deepcopy(ep) for n, ep in self.state["endpoints"].items() if n.startswith(parent + "/endpoints/")]
+            items = [self._show(ep) for n, ep in self.state["endpoints"].items() if n.startswith(parent + "/endpoints/")]
         chunk, token = st.page([e for e in items if st.matches(e, clauses)], page_size, page_token)
         return {"endpoints": chunk, "nextPageToken": token}
 
@@ -303,6 +329,9 @@ class VertexBackend:
         new = to_dict(endpoint)
         with self.lock:
             ep = self._endpoint(endpoint.name)
+            if endpoint.etag and endpoint.etag != ep.get("etag"):
+                raise Aborted(f"Endpoint {endpoint.name} was changed after it was read (etag "
+                              f"{endpoint.etag} is not the current {ep.get('etag')}); read it again.")
             if "traffic_split" in fields:
                 ids = {dm["id"] for dm in ep.get("deployedModels", [])}
                 traffic.validate(dict(endpoint.traffic_split), ids)
@@ -312,9 +341,9 @@ class VertexBackend:
                     ep[key] = new[key]
                 else:
                     ep.pop(key, None)
-            ep["updateTime"] = timestamp(now())
+            _touch(ep)
             self._save()
-            return copy.deepcopy(ep)
+            return self._show(ep)
 
     # -- deployments -------------------------------------------------------------------------
     def deploy_model(self, endpoint: str, dm: v1.DeployedModel, split: dict[str, int]) -> dict:
@@ -324,7 +353,7 @@ class VertexBackend:
             ep = self._endpoint(endpoint)
             base, vid = self._resolve(dm.model)
             deployed = [d["id"] for d in ep.get("deployedModels", [])]
-            new_split = traffic.for_deploy(ep.get("trafficSplit", {}), deployed, split)
+            traffic.for_deploy(ep.get("trafficSplit", {}), deployed, split)  # refused now if invalid
             dm.id = str(self._next("deployed"))
             dm.model, dm.model_version_id = base, vid
             dm.display_name = dm.display_name or self._version(base, vid)["displayName"]
@@ -332,7 +361,7 @@ class VertexBackend:
             op = self.ops.start(endpoint, v1.DeployModelOperationMetadata)
             self._save()
             generation = self._generation
-        threading.Thread(target=self._finish_deploy, args=(generation, op, endpoint, dm, new_split, uri),
+        threading.Thread(target=self._finish_deploy, args=(generation, op, endpoint, dm, split, uri),
                          name=f"vertex-deploy-{dm.id}", daemon=True).start()
         return self.ops.get(op)
 
@@ -353,12 +382,14 @@ class VertexBackend:
                 deployed = [d["id"] for d in ep.get("deployedModels", [])]
                 if set(split) - {traffic.NEW} - set(deployed):
                     raise Aborted(f"Endpoint {endpoint} changed while the model was deploying; retry.")
+                # an empty split is "not updated": the split as it is now, the new model at 0%
+                split = traffic.for_deploy(ep.get("trafficSplit", {}), deployed, split)
                 self._entry(dm.model)["versions"][dm.model_version_id]  # still there
                 dm.create_time = now()
                 self.runtime.install(dm.id, predictor)
                 ep.setdefault("deployedModels", []).append(to_dict(dm))
                 ep["trafficSplit"] = {(dm.id if k == traffic.NEW else k): v for k, v in split.items()}
-                ep["updateTime"] = timestamp(now())
+                _touch(ep)
                 self.ops.finish(op, v1.DeployModelResponse(deployed_model=dm))
             except VertexError as e:
                 log.info("deploy %s failed: %s", op, e.message)
@@ -381,7 +412,7 @@ class VertexBackend:
             ep["trafficSplit"] = new_split
             if not new_split:
                 del ep["trafficSplit"]
-            ep["updateTime"] = timestamp(now())
+            _touch(ep)
             self.runtime.unload(deployed_model_id)
             return self._done(endpoint, v1.UndeployModelOperationMetadata, v1.UndeployModelResponse())
 
@@ -401,4 +432,6 @@ class VertexBackend:
         pb = to_pb(resp)
         for p in result["predictions"]:
             json_format.ParseDict(p, pb.predictions.add())
+        if result.get("metadata"):  # e.g. warnings about NaN outputs sent as null
+            json_format.ParseDict(result["metadata"], pb.metadata)
         return json_format.MessageToDict(pb)

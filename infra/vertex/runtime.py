@@ -1,149 +1,338 @@
-"""Serving runtime of the emulator: fetch a model version's artifact, verify it, keep it loaded.
+"""Serving in the Vertex emulator: each deployed model is a model-server process of its own.
 
-A deployed model is served from its version's ``artifactUri``, a folder
-``gs://BUCKET/models/NAME/vN`` holding ``mlcloud.json`` (the manifest) and the artifact the
-manifest names (``model.joblib``). Both are read through the Cloud Storage API of the storage
-emulator (``mlcloud.deploy.storage.Storage``); ``mlcloud.deploy.serving.Predictor.load`` checks
-the artifact's sha256 against the manifest before unpickling, so the emulator runs the same code
-as the serving container. The container image of a deployed model is ignored.
+As Vertex AI runs one container per deployed model, the emulator starts, per deployed model,
+``python -m mlcloud.deploy.server`` with exactly the container's contract: ``AIP_STORAGE_URI``
+(the version's ``artifactUri``), ``AIP_HEALTH_ROUTE``, ``AIP_PREDICT_ROUTE`` and
+``STORAGE_EMULATOR_HOST`` pointing at the storage emulator; it binds 127.0.0.1 on an ephemeral
+port and predicts in its own process (``--workers 0``). The server checks the artifact's sha256
+against the manifest before unpickling. The container image of a deployed model is ignored.
 
-Predictors are keyed by deployed model id. mlcloud's errors are mapped to the emulator's typed
-errors here: a refused artifact (``UserError``: missing, tampered, wrong runtime) is
-FAILED_PRECONDITION, a storage failure (``RemoteError``) UNAVAILABLE, a bad instance
-(``InputError``) INVALID_ARGUMENT. sklearn and the predictor are imported lazily.
+Servers are keyed by deployed model id. A monitor thread watches them: a server that exits is
+reported (``get`` raises UNAVAILABLE saying so, which the endpoint shows in its deployed model's
+``status``) and restarted, with a growing pause if it keeps failing; a crash never takes the
+emulator down. Each server exits when the emulator does (its standard input is a pipe from us).
+
+mlcloud's errors map to the emulator's typed errors: a refused bundle (the server exits 2:
+missing, tampered, wrong runtime) is FAILED_PRECONDITION, a storage failure UNAVAILABLE, a bad
+instance (the server answers 400) INVALID_ARGUMENT, a fault of the server INTERNAL.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
-from typing import Any, Callable
+import time
+import weakref
+from pathlib import Path
+from typing import Any
 
 from .errors import FailedPrecondition, Internal, InvalidArgument, Unavailable, VertexError
 
 log = logging.getLogger("mlcloud.infra.vertex")
 
-Loader = Callable[[str], Any]  # artifact folder URI -> object with .predict(instances, parameters)
+HEALTH, PREDICT = "/health", "/predict"
+START_TIMEOUT = 120.0  # seconds for a server to load its model and answer
+PREDICT_TIMEOUT = 300.0
+MONITOR_EVERY = 0.2  # seconds between checks of the servers
+BACKOFF = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)  # pause before the n-th restart in a row
 
-MANIFEST = "mlcloud.json"
+
+def _stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        if proc.stdin:
+            proc.stdin.close()
+        proc.terminate()
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    except OSError:
+        pass
 
 
-def storage_loader(storage_url: str) -> Loader:
-    """A loader reading artifacts through the Cloud Storage API at ``storage_url``."""
+class ModelServer:
+    """One model-server process serving the bundle at ``artifact_uri``."""
 
-    def load(artifact_uri: str):
-        from mlcloud.deploy.serving import Predictor
-        from mlcloud.deploy.storage import Storage
-
+    def __init__(self, artifact_uri: str, storage_url: str, run_dir: Path):
         if not artifact_uri.startswith("gs://"):
             raise FailedPrecondition(f"Model artifactUri {artifact_uri!r} is not a gs:// folder.")
-        folder = artifact_uri.rstrip("/")
-        store = Storage.for_emulator(storage_url)
-        with _as_vertex_error(f"Cannot load the model at {artifact_uri}"):
-            raw = store.read_bytes(f"{folder}/{MANIFEST}")
-            try:
-                manifest = json.loads(raw)
-                file = manifest.get("artifact", {}).get("file", "model.joblib")
-            except (ValueError, AttributeError) as e:
-                raise FailedPrecondition(f"{folder}/{MANIFEST} is not a valid manifest: {e}") from e
-            artifact = store.read_bytes(f"{folder}/{file}")
-            return Predictor.load(artifact, manifest)
+        self.artifact_uri, self.storage_url, self.run_dir = artifact_uri, storage_url, run_dir
+        self.url: str | None = None
+        self.proc: subprocess.Popen | None = None
+        self._pool = None
 
-    return load
+    def start(self, timeout: float = START_TIMEOUT) -> "ModelServer":
+        """Start the process and wait until it answers; raises VertexError if it cannot load."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        stamp = f"{os.getpid()}-{time.monotonic_ns()}"
+        ready = self.run_dir / f"server-{stamp}.json"
+        log_file = self.run_dir / "servers.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIP_")}
+        env.update(AIP_STORAGE_URI=self.artifact_uri, AIP_HEALTH_ROUTE=HEALTH,
+                   AIP_PREDICT_ROUTE=PREDICT, STORAGE_EMULATOR_HOST=self.storage_url,
+                   MLCLOUD_LOG_LEVEL="WARNING")
+        with log_file.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mlcloud.deploy.server", "--host", "127.0.0.1", "--port", "0",
+                 "--workers", "0", "--ready-file", str(ready), "--exit-with-stdin"],
+                stdin=subprocess.PIPE, stdout=out, stderr=out, env=env)
+        weakref.finalize(self, _stop_process, self.proc)  # dropped unused: stopped
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                info = _read_json(ready)
+                if info and "error" in info:
+                    self.proc.wait(10)
+                    cls = FailedPrecondition if info.get("exit_code") == 2 else Unavailable
+                    raise cls(f"Cannot load the model at {self.artifact_uri}: {info['error']}")
+                if info and info.get("url"):
+                    self.url = info["url"]
+                    return self
+                code = self.proc.poll()
+                if code is not None:
+                    raise Unavailable(f"The model server for {self.artifact_uri} exited with status "
+                                      f"{code} before it answered; see {log_file}")
+                if time.monotonic() > deadline:
+                    raise Unavailable(f"The model server for {self.artifact_uri} did not answer "
+                                      f"within {timeout:.0f} s; see {log_file}")
+                time.sleep(0.02)
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            ready.unlink(missing_ok=True)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def exited(self) -> int | None:
+        return self.proc.poll() if self.proc else None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop_process(self.proc)
+
+    def predict(self, instances: list, parameters: Any) -> dict:
+        import urllib3
+
+        if self._pool is None:
+            host, port = self.url.rsplit("//", 1)[1].rsplit(":", 1)
+            self._pool = urllib3.HTTPConnectionPool(host, int(port), maxsize=16, retries=False)
+        body = json.dumps({"instances": instances, **({"parameters": parameters} if parameters else {})})
+        try:
+            r = self._pool.request("POST", PREDICT, body=body.encode(), timeout=PREDICT_TIMEOUT,
+                                   headers={"Content-Type": "application/json"})
+        except urllib3.exceptions.HTTPError as e:
+            raise Unavailable(f"The model server at {self.url} did not answer ({type(e).__name__}); "
+                              "it is restarted if it crashed: retry shortly.") from e
+        try:
+            answer = json.loads(r.data)
+        except ValueError:
+            answer = {"error": {"message": r.data[:200].decode(errors="replace")}}
+        if r.status == 200:
+            return answer
+        message = (answer.get("error") or {}).get("message", f"status {r.status}")
+        if r.status == 400:
+            raise InvalidArgument(message)
+        if r.status == 503:
+            raise Unavailable(message)
+        raise Internal(f"The model server failed: {message}")
 
 
-class _as_vertex_error:
-    """Context manager: mlcloud errors -> typed emulator errors, keeping the cause."""
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
-    def __init__(self, what: str):
-        self.what = what
 
-    def __enter__(self):
-        return self
+class Launcher:
+    """Starts model servers reading from the storage emulator at ``storage_url``."""
 
-    def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, VertexError):
-            return False
-        from mlcloud.deploy.errors import InputError, RemoteError, UserError
+    def __init__(self, storage_url: str, run_dir: Path):
+        self.storage_url, self.run_dir = storage_url, Path(run_dir)
 
-        if isinstance(exc, InputError):
-            raise InvalidArgument(str(exc)) from exc
-        if isinstance(exc, UserError):
-            raise FailedPrecondition(f"{self.what}: {exc}") from exc
-        if isinstance(exc, RemoteError):
-            raise Unavailable(f"{self.what}: {exc}") from exc
-        if isinstance(exc, Exception):
-            log.exception("%s", self.what)
-            raise Internal(f"{self.what}: {type(exc).__name__}: {exc}") from exc
-        return False
+    def __call__(self, artifact_uri: str) -> ModelServer:
+        return ModelServer(artifact_uri, self.storage_url, self.run_dir).start()
 
 
 class _Slot:
-    def __init__(self):
+    def __init__(self, uri: str):
+        self.uri = uri
         self.ready = threading.Event()
-        self.predictor: Any = None
+        self.server: ModelServer | None = None
         self.error: VertexError | None = None
+        self.restarts = 0
+        self.failures = 0  # restarts in a row that did not come up
+        self.next_try = 0.0
+        self.restarting = False
+        self.removed = False
 
 
 class Runtime:
-    """Loaded predictors by deployed model id."""
+    """Model servers by deployed model id, watched and restarted."""
 
-    def __init__(self, loader: Loader):
-        self._loader = loader
+    def __init__(self, launcher):
+        self._launch = launcher
         self._slots: dict[str, _Slot] = {}
         self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._queue: list[tuple[str, _Slot]] = []
+        self._queue_lock = threading.Lock()
+        self._starter: threading.Thread | None = None
+        self._monitor = threading.Thread(target=self._watch, name="vertex-model-servers", daemon=True)
+        self._monitor.start()
 
-    def fetch(self, artifact_uri: str):
-        """Load a predictor (blocking) without installing it; raises VertexError."""
-        with _as_vertex_error(f"Cannot load the model at {artifact_uri}"):
-            return self._loader(artifact_uri)
+    def fetch(self, artifact_uri: str) -> ModelServer:
+        """Start a server for the bundle and wait until it answers; raises VertexError."""
+        try:
+            return self._launch(artifact_uri)
+        except VertexError:
+            raise
+        except Exception as e:  # noqa: BLE001 - e.g. no more processes: a typed error, logged
+            log.exception("starting a model server for %s failed", artifact_uri)
+            raise Internal(f"Cannot start a model server for {artifact_uri}: {type(e).__name__}: {e}") from e
 
-    def install(self, key: str, predictor) -> None:
-        slot = _Slot()
-        slot.predictor = predictor
+    def install(self, key: str, server: ModelServer) -> None:
+        slot = _Slot(server.artifact_uri)
+        slot.server = server
         slot.ready.set()
-        with self._lock:
-            self._slots[key] = slot
+        self._replace(key, slot)
 
     def load_in_background(self, key: str, artifact_uri: str) -> None:
-        """Reload a deployed model after a restart; predict waits for it (see ``get``)."""
-        slot = _Slot()
+        """Queue a deployed model's server to start after an emulator restart; predict waits for
+        it. The queue starts one server at a time (each loads scikit-learn and a model: all at
+        once would starve the machine), the ones a predict is waiting for first."""
+        slot = _Slot(artifact_uri)
+        slot.restarting = True
+        self._replace(key, slot)
+        with self._queue_lock:
+            self._queue.append((key, slot))
+            if self._starter is None or not self._starter.is_alive():
+                self._starter = threading.Thread(target=self._start_queued, name="vertex-load",
+                                                 daemon=True)
+                self._starter.start()
+
+    def _start_queued(self) -> None:
+        while not self._closed.is_set():
+            with self._queue_lock:
+                if not self._queue:
+                    self._starter = None
+                    return
+                key, slot = self._queue.pop(0)
+            if not slot.removed:
+                self._bring_up(key, slot, "starting")
+
+    def _hurry(self, key: str) -> None:
+        """A predict waits for this deployed model: start it next."""
+        with self._queue_lock:
+            for i, (k, _) in enumerate(self._queue):
+                if k == key:
+                    self._queue.insert(0, self._queue.pop(i))
+                    return
+
+    def _replace(self, key: str, slot: _Slot) -> None:
         with self._lock:
+            old = self._slots.pop(key, None)
             self._slots[key] = slot
+        if old is not None:
+            self._retire(old)
 
-        def run():
-            try:
-                slot.predictor = self.fetch(artifact_uri)
-            except VertexError as e:
-                log.warning("deployed model %s did not load: %s", key, e.message)
-                slot.error = Unavailable(f"Deployed model {key} failed to load: {e.message}")
-            finally:
-                slot.ready.set()
-
-        threading.Thread(target=run, name=f"vertex-load-{key}", daemon=True).start()
+    def _retire(self, slot: _Slot) -> None:
+        slot.removed = True
+        if slot.server is not None:
+            slot.server.stop()
 
     def unload(self, key: str) -> None:
         with self._lock:
-            self._slots.pop(key, None)
+            slot = self._slots.pop(key, None)
+        if slot is not None:
+            self._retire(slot)
 
     def clear(self) -> None:
         with self._lock:
-            self._slots.clear()
+            slots, self._slots = list(self._slots.values()), {}
+        for slot in slots:
+            self._retire(slot)
 
-    def get(self, key: str, wait: float):
-        """The loaded predictor; waits up to ``wait`` seconds while it loads, then UNAVAILABLE."""
+    def close(self) -> None:
+        self._closed.set()
+        self.clear()
+
+    def get(self, key: str, wait: float) -> ModelServer:
+        """The running server; waits up to ``wait`` seconds while it (re)starts, then UNAVAILABLE."""
         with self._lock:
             slot = self._slots.get(key)
         if slot is None:
             raise Unavailable(f"Deployed model {key} is not loaded.")
+        if wait > 0 and not slot.ready.is_set():
+            self._hurry(key)
         if not slot.ready.wait(wait):
-            raise Unavailable(f"Deployed model {key} is still loading; retry shortly.")
-        if slot.error is not None:
-            raise slot.error
-        return slot.predictor
+            raise slot.error or Unavailable(f"Deployed model {key} is still loading; retry shortly.")
+        if slot.error is not None or slot.server is None:
+            raise slot.error or Unavailable(f"Deployed model {key} is not loaded.")
+        return slot.server
 
     def predict(self, key: str, instances: list, parameters: dict | None, wait: float) -> dict:
-        predictor = self.get(key, wait)
-        with _as_vertex_error(f"Prediction failed on deployed model {key}"):
-            return predictor.predict(instances, parameters)
+        return self.get(key, wait).predict(instances, parameters)
+
+    def servers(self) -> dict[str, dict]:
+        """What runs for each deployed model (the emulator's private ``/_emulator/servers``)."""
+        with self._lock:
+            slots = dict(self._slots)
+        return {key: {"artifactUri": s.uri, "url": s.server.url if s.server and s.ready.is_set() else None,
+                      "pid": s.server.pid if s.server else None, "restarts": s.restarts,
+                      "ready": s.ready.is_set() and s.error is None,
+                      "message": s.error.message if s.error else ("ready" if s.ready.is_set() else "starting")}
+                for key, s in slots.items()}
+
+    # -- watching --------------------------------------------------------------------------------
+    def _bring_up(self, key: str, slot: _Slot, why: str) -> None:
+        try:
+            server = self.fetch(slot.uri)
+        except VertexError as e:
+            slot.failures += 1
+            slot.next_try = time.monotonic() + BACKOFF[min(slot.failures, len(BACKOFF) - 1)]
+            log.warning("deployed model %s: %s failed: %s", key, why, e.message)
+            slot.error = Unavailable(f"Deployed model {key} is not serving: {e.message} "
+                                     f"(restart {slot.restarts}; next try in "
+                                     f"{slot.next_try - time.monotonic():.0f} s)")
+            slot.restarting = False
+            slot.ready.set()
+            return
+        if slot.removed:
+            server.stop()
+            return
+        slot.server, slot.error, slot.failures, slot.restarting = server, None, 0, False
+        slot.ready.set()
+        if slot.restarts:
+            log.warning("deployed model %s: model server restarted (pid %s)", key, server.pid)
+
+    def _watch(self) -> None:
+        while not self._closed.wait(MONITOR_EVERY):
+            with self._lock:
+                slots = list(self._slots.items())
+            for key, slot in slots:
+                if slot.restarting or slot.removed or not slot.ready.is_set():
+                    continue
+                dead = slot.server is None or slot.server.exited() is not None
+                if not dead or time.monotonic() < slot.next_try:
+                    continue
+                code = slot.server.exited() if slot.server else None
+                slot.restarts += 1
+                cause = (f"its model server exited with status {code}" if code is not None
+                         else "its model server did not start")
+                log.warning("deployed model %s: %s; restarting it (restart %d)", key, cause, slot.restarts)
+                slot.error = Unavailable(f"Deployed model {key} is restarting: {cause} "
+                                         f"(restart {slot.restarts}).")
+                slot.restarting = True
+                slot.ready.clear()
+                threading.Thread(target=self._bring_up, args=(key, slot, "restart"),
+                                 name=f"vertex-restart-{key}", daemon=True).start()

@@ -6,9 +6,10 @@ removes it on a clean stop (SIGTERM or SIGINT). Only loopback hosts are accepted
 has no authentication.
 
 Handlers run in a worker thread (``run_in_threadpool``): the backend saves state to disk and
-predict runs scikit-learn, neither may block the event loop. After a restart, deployed models
-load in the background; a predict for one still loading waits up to 20 s, then answers
-503 UNAVAILABLE.
+predict waits for a deployed model's server (``runtime``: one model-server process per deployed
+model, restarted if it crashes), neither may block the event loop. After a restart, deployed
+models' servers start in the background; a predict for one still loading waits up to 20 s, then
+answers 503 UNAVAILABLE. ``GET /_emulator/servers`` lists the servers (pid, url, restarts).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from starlette.routing import Route as StarletteRoute
 from . import routes
 from .backend import VertexBackend
 from .errors import Internal, NotFound, VertexError
-from .runtime import Runtime, storage_loader
+from .runtime import Launcher, Runtime
 
 log = logging.getLogger("mlcloud.infra.vertex")
 
@@ -57,8 +58,12 @@ def build_app(backend: VertexBackend) -> Starlette:
             err = Internal(f"{type(e).__name__}: {e}")
             return JSONResponse(err.envelope(), status_code=err.http_status)
 
+    async def servers(request: Request) -> JSONResponse:
+        return JSONResponse({"servers": backend.runtime.servers()})
+
     methods = ["GET", "POST", "PATCH", "DELETE", "PUT"]
-    return Starlette(routes=[StarletteRoute("/{path:path}", dispatch, methods=methods)])
+    return Starlette(routes=[StarletteRoute("/_emulator/servers", servers, methods=["GET"]),
+                             StarletteRoute("/{path:path}", dispatch, methods=methods)])
 
 
 def check_loopback(host: str) -> str:
@@ -100,7 +105,8 @@ def serve(data: Path, storage_url: str, host: str = "127.0.0.1", port: int = 0,
     import uvicorn
 
     check_loopback(host)
-    backend = VertexBackend(Path(data), Runtime(storage_loader(storage_url)))
+    runtime = Runtime(Launcher(storage_url, Path(data) / "servers"))
+    backend = VertexBackend(Path(data), runtime)
     backend.start()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -122,6 +128,7 @@ def serve(data: Path, storage_url: str, host: str = "127.0.0.1", port: int = 0,
         server.run(sockets=[sock])
     finally:
         stop.set()
+        runtime.close()  # every deployed model's server stops with the emulator
         if ready_file is not None and ready_file.exists():
             try:
                 if json.loads(ready_file.read_text()).get("pid") == os.getpid():

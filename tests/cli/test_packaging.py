@@ -55,6 +55,9 @@ def test_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
         assert command in r.stdout
     where = subprocess.run([str(py), "-c", "import mlcloud.cli, mlcloud.deploy.serving, "
                             "mlcloud.infra.vertex.backend, mlcloud.infra.gcs.server as m; "
+                            "from importlib.resources import files; "  # the shipped non-Python files
+                            "assert files('mlcloud.deploy.server').joinpath('page.html').is_file(); "
+                            "assert files('mlcloud.infra').joinpath('serving.Dockerfile').is_file(); "
                             "print(mlcloud.cli.__file__)"],
                            capture_output=True, text=True, env=env, timeout=60)
     assert where.returncode == 0, where.stderr

@@ -411,7 +411,7 @@ def test_deploy_predict_traffic_rules(api, vertex, pipeline, good_uri):
         first.id, name, "2", "housing")
     with pytest.raises(gexc.BadRequest) as e:
         api.predictions.predict(endpoint=ep.name, instances=[{"x": "high", "c": "a"}])
-    assert status_of(e.value) == "INVALID_ARGUMENT" and "expects a number" in e.value.message
+    assert status_of(e.value) == "INVALID_ARGUMENT" and "feature 'x': expected a number or null, got the string 'high'" in e.value.message
 
     # second deployment without a split: it gets 0 and the first keeps 100
     second = deploy(api, ep.name, f"{name}@1").result(timeout=60).deployed_model
@@ -522,11 +522,12 @@ def test_restart_keeps_everything(tmp_path, gcs_url, gcs, pipeline, good_uri):
     second = start_vertex(data, gcs_url)
     try:
         api = clients_for(second.url)
-        assert api.endpoints.get_endpoint(name=ep.name) == before_ep
-        assert list(api.models.list_model_versions(name=name)) == before_models
+        # the first predict waits while the deployed model's server starts again
         res = api.predictions.predict(endpoint=ep.name, instances=ROWS)
         assert res.deployed_model_id == dm.id
         assert list(res.predictions) == pytest.approx(list(pipe.predict(pd.DataFrame(ROWS))))
+        assert api.endpoints.get_endpoint(name=ep.name) == before_ep
+        assert list(api.models.list_model_versions(name=name)) == before_models
         nxt = upload(api, good_uri, parent_model=name)
         assert nxt.model_version_id == "3"
     finally:
