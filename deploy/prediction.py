@@ -202,6 +202,9 @@ def predict(target: Target, instances: Any, *, parameters: dict | None = None,
     if len(set(served)) > 1:
         out["versions"] = served
     out.update({k: first[k] for k in ("deployedModelId", "model", "modelVersionId") if k in first})
+    warnings = sorted({w for a in answers for w in (a.get("metadata") or {}).get("warnings", [])})
+    if warnings:
+        out["warnings"] = warnings
     return out
 
 

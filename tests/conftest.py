@@ -72,11 +72,28 @@ def home(isolated_session) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(home):
-    """The local stack for the session (started once, stopped at the end)."""
+def _session_stack(home):
     from mlcloud.infra import stack as stk
 
     return stk.up(home)
+
+
+@pytest.fixture
+def stack(_session_stack, home):
+    """The local stack, started once for the session; its live status (a test may have restarted
+    it on other ports). After the test, the Vertex emulator is reset, so that the model servers
+    of one test's deployments do not pile up for the rest of the suite."""
+    import urllib.request
+
+    from mlcloud.infra import stack as stk
+
+    live, _ = stk.ensure(home)
+    yield live
+    now = stk.status(home)
+    if now.vertex.ok:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        opener.open(urllib.request.Request(f"{now.vertex.url}/_emulator/reset", data=b"",
+                                           method="POST"), timeout=60).close()
 
 
 _names = itertools.count(1)
@@ -152,8 +169,9 @@ def housing_pipeline(regressor=None):
                           ("scale", StandardScaler())]), numbers),
         ("cat", OneHotEncoder(handle_unknown="ignore"), ["ocean_proximity"]),
     ])
-    regressor = regressor or RandomForestRegressor(n_estimators=20, max_depth=10, random_state=42,
-                                                   n_jobs=1)
+    if regressor is None:
+        regressor = RandomForestRegressor(n_estimators=20, max_depth=10, random_state=42,
+                                          n_jobs=1)
     return Pipeline([("pre", pre), ("model", regressor)])
 
 

@@ -34,10 +34,10 @@ def test_missing_model_file(cli, workdir, name, bucket_of):
 
 
 @pytest.mark.parametrize("content,why", [
-    (b"this is not a pickle at all\n", "it is not a file saved with joblib.dump or pickle"),
+    (b"this is not a pickle at all\n", "it is not a file saved with joblib.dump, pickle or skops"),
     (None, "it holds a builtins.dict, which has no predict(): save a fitted scikit-learn "
            "pipeline or estimator"),
-    (b"", "it is not a file saved with joblib.dump or pickle (EOFError"),
+    (b"", "it is not a file saved with joblib.dump, pickle or skops (EOFError"),
 ])
 def test_file_that_is_not_a_pipeline(cli, workdir, name, bucket_of, content, why):
     path = workdir / "model.joblib"

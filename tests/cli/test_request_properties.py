@@ -28,8 +28,8 @@ bodies = (st.fixed_dictionaries({"instances": st.lists(instance, max_size=6)})
           | st.fixed_dictionaries({"instances": values}) | values)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, stack):
+@pytest.fixture
+def served(tmp_path_factory, stack):  # per test: the emulator is reset after each
     """The case-06 pipeline (columns chosen by name) deployed once for the module."""
     import pandas as pd
     from sklearn.compose import ColumnTransformer
