@@ -45,7 +45,8 @@ def download(target: Target, version: str, out: Path, progress: Progress | None 
     try:
         with os.fdopen(fd, "wb") as f:
             sink = _Hashing(f)
-            target.storage.download_to_file(f"{s.version_uri(version)}/{ARTIFACT}", sink, progress)
+            artifact = manifest["artifact"].get("file", ARTIFACT)
+            target.storage.download_to_file(f"{s.version_uri(version)}/{artifact}", sink, progress)
         if sink.sha.hexdigest() != manifest["artifact"]["sha256"]:
             raise IntegrityError(
                 f"the stored artifact of {s.model_name} {version} does not match its manifest "

@@ -67,21 +67,42 @@ def traffic_by_version(endpoint_json: dict, by_id: dict[str, str]) -> dict[str, 
 
 def check_artifact(target: Target, manifest: dict, version_uri: str) -> None:
     """The stored artifact must be the one the manifest describes (size and server-side MD5)."""
-    info = target.storage.stat(f"{version_uri}/{ARTIFACT}")
     art = manifest["artifact"]
+    uri = f"{version_uri}/{art.get('file', ARTIFACT)}"
+    info = target.storage.stat(uri)
     if info is None or info.size != art["size"] or (info.md5 and info.md5 != art["md5"]):
         raise IntegrityError(
-            f"{version_uri}/{ARTIFACT} does not match its manifest (size or MD5 differ): the stored "
-            "bytes were changed; refusing to deploy them. Upload the model again as a new version")
+            f"{uri} does not match its manifest (size or MD5 differ): the stored bytes were "
+            "changed; refusing to deploy them. Upload the model again as a new version")
+
+
+def _prebuilt_runtime(manifest: dict) -> containers.Runtime | None:
+    """The prebuilt runtime that would serve this version: the one named at upload
+    (``--runtime``), else the one for its scikit-learn; None for mlcloud's own image or skops."""
+    named = (manifest.get("serving") or {}).get("runtime")
+    if named:
+        runtime = containers.RUNTIMES.get(named)
+        return runtime if runtime is not None and runtime.image else None
+    if manifest["artifact"].get("format", "joblib") != "joblib":
+        return None
+    return containers.prebuilt_for(manifest["runtime"]["sklearn"])
 
 
 def choose_image(target: Target, manifest: dict, image: str | None) -> tuple[str, list[str]]:
+    """The serving image, with the artifact checked again against the runtime it provides (the
+    pickle protocol, compression and scikit-learn version upload checked)."""
+    from mlcloud.deploy import checks
+
     if image:
         return image, []
     sk = manifest["runtime"]["sklearn"]
-    prebuilt = containers.prebuilt_image(sk, target.settings.region)
-    if prebuilt:
-        return prebuilt, []
+    runtime = _prebuilt_runtime(manifest)
+    if runtime is not None:
+        info = {"format": manifest["artifact"].get("format", "joblib"),
+                "artifact": manifest["artifact"], "runtime": manifest["runtime"]}
+        forced = bool((manifest.get("serving") or {}).get("forced"))
+        return containers.image_uri(runtime, target.settings.region), \
+            checks.check_runtime(info, runtime, force=forced)
     msg = (f"Vertex AI has no prebuilt serving container for scikit-learn {sk} "
            f"(it offers {containers.supported()})")
     route = (f"`mlcloud image --version {manifest.get('version', 'VERSION')}` writes a serving "

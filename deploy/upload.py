@@ -49,7 +49,8 @@ def _runtime_warnings(target: Target, info: dict, opts: UploadOptions) -> tuple[
     """Check the artifact against the runtime that will serve it (warnings, manifest 'serving')."""
     if opts.runtime:
         runtime = checks.runtime_named(opts.runtime)
-        return checks.check_runtime(info, runtime, force=opts.force), {"runtime": runtime.name}
+        warnings = checks.check_runtime(info, runtime, force=opts.force)
+        return warnings, {"runtime": runtime.name, **({"forced": True} if warnings else {})}
     if target.settings.local:
         return [], None  # the emulator serves with the installed libraries, like mlcloud's image
     prebuilt = containers.prebuilt_for(info["runtime"]["sklearn"])

@@ -94,6 +94,11 @@ def test_case01_helper_module_not_shipped_then_shipped(cli, workdir, name, objec
         f"gs://mlcloud-local/models/{name}/v1/code/my_transforms.py",
         f"gs://mlcloud-local/models/{name}/v1/mlcloud.json",
         f"gs://mlcloud-local/models/{name}/v1/model.joblib"]
+    assert cli("deploy", "--name", name, "--version", "v1").code == 0
+    (workdir / "input.json").write_text(json.dumps({"instances": [[0.5, 0.5]]}))
+    res = cli("predict", "input.json", "--name", name)  # the server imports the shipped module
+    assert res.code == 0, res.err
+    assert res.json()["predictions"] in ([0], [1])
 
 
 def test_function_from_main_is_named(cli, workdir, name, objects_under):
@@ -145,7 +150,11 @@ def test_case02_protocol_4_forced_and_own_runtime(cli, workdir, name, objects_un
         f"gs://mlcloud-local/models/{name}/v1/mlcloud.json"))
     assert manifest["artifact"]["pickle_protocol"] == 4
     assert manifest["artifact"]["compression"] == "none"
-    assert manifest["serving"] == {"runtime": "sklearn-0.24"}
+    assert manifest["serving"] == {"runtime": "sklearn-0.24", "forced": True}
+    dep = cli("deploy", "--name", name, "--version", "v1", "--json")  # checked again, still forced
+    assert dep.code == 0, dep.err
+    assert dep.json()["image"] == "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.0-24:latest"
+    assert "warning: artifact written with scikit-learn" in dep.err
     assert set(manifest["runtime"]) == {"python", "sklearn", "numpy", "joblib"}
 
     joblib.dump(tree, "model2.joblib", compress=("zlib", 3), protocol=5)
@@ -216,6 +225,14 @@ def test_skops_format(cli, workdir, name, objects_under, tree, stack):
     assert manifest["artifact"]["format"] == "skops" and manifest["artifact"]["file"] == "model.skops"
     assert store.read_bytes(f"gs://mlcloud-local/models/{name}/v1/model.skops") == \
         (workdir / "model.skops").read_bytes()
+    assert cli("deploy", "--name", name, "--version", "v1").code == 0
+    (workdir / "input.json").write_text(json.dumps({"instances": [[0], [1]]}))
+    res = cli("predict", "input.json", "--name", name)
+    assert res.code == 0, res.err
+    assert res.json()["predictions"] == tree.predict([[0], [1]]).tolist()
+    back = cli("download", "--name", name, "--version", "v1", "-o", "back.skops")
+    assert back.code == 0, back.err
+    assert (workdir / "back.skops").read_bytes() == (workdir / "model.skops").read_bytes()
 
 
 def test_skops_untrusted_type_refused(cli, workdir, name, objects_under, tmp_path):
