@@ -17,8 +17,8 @@ from mlcloud.deploy.errors import MlcloudError
 
 app = typer.Typer(
     name="mlcloud",
-    help="Take a fitted scikit-learn pipeline to Vertex AI, or to local emulators of it: "
-         "init, upload, deploy, predict.",
+    help="Take a fitted scikit-learn pipeline to Vertex AI, or to local emulators of it, and "
+         "keep it there: init, upload, deploy, predict; versions, traffic, rollback; serve.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

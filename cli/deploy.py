@@ -27,9 +27,9 @@ def deploy(
     bucket: options.Bucket = None,
     json: options.Json = False,
 ) -> None:
-    """Deploy a version to the model's endpoint with all the traffic.
+    """Deploy a version to the model's endpoint.
 
-    The version becomes the default and takes 100% of the traffic. Versions deployed before stay deployed at 0%, so going back needs no new deployment
+    The version takes 100% of the traffic (or --traffic N as a canary) and becomes the default. Versions deployed before stay deployed at 0%, so going back needs no new deployment
     (--keep N: only the newest N); --traffic 10 deploys a canary instead.
     """
     from mlcloud.deploy.release import deploy as run_deploy

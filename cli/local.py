@@ -9,7 +9,8 @@ import typer
 
 from mlcloud.cli import options, render
 
-app = typer.Typer(help="Run the local emulators of Cloud Storage and Vertex AI (127.0.0.1 only).",
+app = typer.Typer(help="Start, stop or check the local emulators.\n\nThe Cloud Storage and Vertex AI "
+                       "emulators, on 127.0.0.1 only.",
                   no_args_is_help=True)
 
 Home = Annotated[Optional[Path], typer.Option(

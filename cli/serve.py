@@ -30,7 +30,9 @@ def serve(
     region: options.Region = None,
     bucket: options.Bucket = None,
 ) -> None:
-    """Serve a model over HTTP with the serving container's routes, and a web page at /.
+    """Serve a model on this machine, with a web page at /.
+
+    The same routes as the serving container.
 
     The same server runs behind the local Vertex emulator and in the container built by `mlcloud
     image`: Vertex's JSON on the predict route (AIP_PREDICT_ROUTE, default /predict), health on
@@ -74,8 +76,10 @@ def image(
     bucket: options.Bucket = None,
     json: options.Json = False,
 ) -> None:
-    """Write a serving container's build context for a version and print how to build, push and
-    deploy it: for scikit-learn versions Vertex has no prebuilt container for.
+    """Write a serving image's build context for a version.
+
+    Prints how to build, push and deploy it: for scikit-learn versions Vertex has no prebuilt
+    container for.
 
     The Dockerfile installs the exact Python, scikit-learn, numpy and joblib versions of the
     version's manifest; the image runs mlcloud's model server (Vertex's custom-container contract).

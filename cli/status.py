@@ -13,7 +13,10 @@ def status(
     bucket: options.Bucket = None,
     json: options.Json = False,
 ) -> None:
-    """Show what serves the model: endpoint, deployed versions, traffic, health, last change."""
+    """Show what serves the model.
+
+    The endpoint, each deployed version with its traffic and health, the default, the last change.
+    """
     from mlcloud.deploy.split import show
     from mlcloud.deploy.status import status as run_status
 

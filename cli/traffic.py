@@ -35,7 +35,10 @@ def traffic(
     bucket: options.Bucket = None,
     json: options.Json = False,
 ) -> None:
-    """Set the traffic split between deployed versions: mlcloud traffic v2=90 v3=10."""
+    """Set the traffic split between deployed versions.
+
+    For example: mlcloud traffic v2=90 v3=10 (deployed versions only, summing to 100).
+    """
     from mlcloud.deploy.split import parse
     from mlcloud.deploy.traffic import set_split
 
@@ -58,7 +61,10 @@ def rollback(
     bucket: options.Bucket = None,
     json: options.Json = False,
 ) -> None:
-    """Give the version that served before the last change 100% of the traffic again, in one step."""
+    """Go back to the version that served before the last change.
+
+    It gets 100% of the traffic again, in one step; --to names an older version.
+    """
     from mlcloud.deploy.traffic import rollback as run_rollback
 
     s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
@@ -79,7 +85,9 @@ def undeploy(
     bucket: options.Bucket = None,
     json: options.Json = False,
 ) -> None:
-    """Undeploy a version (refused while it carries traffic, unless a new split is given).
+    """Undeploy a version; its artifact and registry version stay.
+
+    Refused while it carries traffic, unless a new split is given.
 
     Its artifact and registry version stay: deploy it again at any time.
     """

@@ -41,7 +41,12 @@ def download(target: Target, version: str, out: Path, progress: Progress | None 
     s = target.settings
     manifest = read_manifest(target.storage, s.models_uri(), s.model_name, version)
     out = out.resolve()
+    if out.is_dir():
+        out = out / f"{s.model_name}-{version}{Path(manifest['artifact'].get('file', ARTIFACT)).suffix}"
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, not mkstemp's private 0600
     try:
         with os.fdopen(fd, "wb") as f:
             sink = _Hashing(f)

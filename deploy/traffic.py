@@ -70,6 +70,9 @@ def undeploy(target: Target, version: str, shares: dict[str, int] | None = None,
         raise UserError(f"{version} is not deployed on {name}'s endpoint (deployed: "
                         f"{', '.join(deployed)}); nothing to undeploy")
     rest = [v for v in deployed if v != version]
+    if shares and not rest:
+        raise UserError(f"{version} is the only version deployed on {name}'s endpoint: deploy "
+                        "another version before undeploying it")
     if shares:
         if shares.get(version):
             raise UserError(f"the new split gives {shares[version]}% to {version}, which is being "

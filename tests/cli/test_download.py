@@ -19,6 +19,12 @@ def test_round_trip_every_version(cli, workdir, name):
         assert out.read_bytes() == original
         assert r.json()["sha256"] == hashlib.sha256(original).hexdigest()
         assert r.json()["size"] == len(original)
+    into = cli("download", "--name", name, "--version", "v2", "-o", workdir / "back", "--json")
+    assert into.code == 0, into.err  # a folder: the file goes inside, named for the version
+    assert into.json()["path"] == str(workdir / "back" / f"{name}-v2.joblib")
+    written = workdir / "back" / f"{name}-v2.joblib"
+    assert written.read_bytes() == (workdir / "v2.joblib").read_bytes()
+    assert written.stat().st_mode & 0o044, "an ordinary readable file, not mkstemp's 0600"
     missing = cli("download", "--name", name, "--version", "v9", "-o", workdir / "v9.joblib")
     assert missing.code == 2
     assert missing.err.strip() == f"error: {name} has no version v9 (available: v1, v2, v3)"
