@@ -357,16 +357,20 @@ class VertexBackend:
             dm.id = str(self._next("deployed"))
             dm.model, dm.model_version_id = base, vid
             dm.display_name = dm.display_name or self._version(base, vid)["displayName"]
-            uri = self._version(base, vid).get("artifactUri", "")
+            version = self._version(base, vid)
+            uri = version.get("artifactUri", "")
+            image = version.get("containerSpec", {}).get("imageUri", "")
             op = self.ops.start(endpoint, v1.DeployModelOperationMetadata)
             self._save()
             generation = self._generation
-        threading.Thread(target=self._finish_deploy, args=(generation, op, endpoint, dm, split, uri),
+        threading.Thread(target=self._finish_deploy,
+                         args=(generation, op, endpoint, dm, split, uri, image),
                          name=f"vertex-deploy-{dm.id}", daemon=True).start()
         return self.ops.get(op)
 
-    def _finish_deploy(self, generation, op, endpoint, dm, split, uri) -> None:
+    def _finish_deploy(self, generation, op, endpoint, dm, split, uri, image="") -> None:
         try:
+            self.runtime.check_image(uri, image)
             predictor = self.runtime.fetch(uri)
         except VertexError as e:
             predictor, error = None, e

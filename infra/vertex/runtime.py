@@ -162,6 +162,27 @@ class Launcher:
     def __call__(self, artifact_uri: str) -> ModelServer:
         return ModelServer(artifact_uri, self.storage_url, self.run_dir).start()
 
+    def check(self, artifact_uri: str, image: str) -> None:
+        """The service's rule for its prebuilt scikit-learn containers: the image loads only a
+        pickle its Python and scikit-learn read (mlcloud.deploy.checks, as upload and deploy
+        check it). Other images (mlcloud's, or the local one) load anything the manifest allows."""
+        from mlcloud.deploy import checks, containers
+        from mlcloud.deploy.errors import MlcloudError
+        from mlcloud.deploy.storage import Storage
+
+        runtime = containers.runtime_of_image(image)
+        if runtime is None:
+            return
+        try:
+            manifest = json.loads(Storage.for_emulator(self.storage_url).read_bytes(
+                f"{artifact_uri.rstrip('/')}/mlcloud.json"))
+            checks.check_runtime({"format": manifest["artifact"].get("format", "joblib"),
+                                  "artifact": manifest["artifact"], "runtime": manifest["runtime"]},
+                                 runtime)
+        except (MlcloudError, ValueError, KeyError) as e:
+            raise FailedPrecondition(f"The prebuilt container {image} cannot serve the model at "
+                                     f"{artifact_uri}: {e}") from None
+
 
 class _Slot:
     def __init__(self, uri: str):
@@ -189,6 +210,12 @@ class Runtime:
         self._starter: threading.Thread | None = None
         self._monitor = threading.Thread(target=self._watch, name="vertex-model-servers", daemon=True)
         self._monitor.start()
+
+    def check_image(self, artifact_uri: str, image: str) -> None:
+        """Refuse (FailedPrecondition) a bundle the deployed image cannot load."""
+        check = getattr(self._launch, "check", None)
+        if check is not None and image:
+            check(artifact_uri, image)
 
     def fetch(self, artifact_uri: str) -> ModelServer:
         """Start a server for the bundle and wait until it answers; raises VertexError."""

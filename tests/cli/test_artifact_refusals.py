@@ -151,10 +151,16 @@ def test_case02_protocol_4_forced_and_own_runtime(cli, workdir, name, objects_un
     assert manifest["artifact"]["pickle_protocol"] == 4
     assert manifest["artifact"]["compression"] == "none"
     assert manifest["serving"] == {"runtime": "sklearn-0.24", "forced": True}
-    dep = cli("deploy", "--name", name, "--version", "v1", "--json")  # checked again, still forced
-    assert dep.code == 0, dep.err
-    assert dep.json()["image"] == "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.0-24:latest"
-    assert "warning: artifact written with scikit-learn" in dep.err
+    # deploy checks again (still forced, a warning) and registers the 0.24 prebuilt image; the
+    # emulator then applies the service's rule: that container cannot load a 1.x pickle
+    dep = cli("deploy", "--name", name, "--version", "v1")
+    assert dep.code == 2, dep.err
+    assert "warning: artifact written with scikit-learn" not in dep.out
+    error = dep.err.strip().splitlines()[-1]
+    assert error.startswith("error: Vertex AI refused to deploy ")
+    assert ("The prebuilt container us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.0-24:latest "
+            "cannot serve the model") in error
+    assert error.endswith(f"(cleaned up: endpoint {name}, registry version {name}@v1)")
     assert set(manifest["runtime"]) == {"python", "sklearn", "numpy", "joblib"}
 
     joblib.dump(tree, "model2.joblib", compress=("zlib", 3), protocol=5)
