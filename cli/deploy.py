@@ -9,6 +9,7 @@ import typer
 from mlcloud.cli import options, render
 
 
+@options.targeted
 def deploy(
     version: Annotated[Optional[str], typer.Option(
         "--version", help="The version to deploy, e.g. v2 (required).", show_default=False)] = None,
@@ -20,12 +21,8 @@ def deploy(
         "keep the rest in their existing proportions [default: 100].", show_default=False)] = None,
     keep: Annotated[int, typer.Option(
         "--keep", help="Undeploy older versions without traffic beyond the newest N deployed.")] = 2,
-    name: options.Name = None,
-    target: options.TargetOpt = None,
-    project: options.Project = None,
-    region: options.Region = None,
-    bucket: options.Bucket = None,
     json: options.Json = False,
+    settings: options.Settings = None,
 ) -> None:
     """Deploy a version to the model's endpoint.
 
@@ -34,7 +31,7 @@ def deploy(
     """
     from mlcloud.deploy.release import deploy as run_deploy
 
-    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s = settings
     s.model_name
     t = options.connect(s)
     with render.waiting(f"deploying {s.model_name} {version or ''}".strip()) as tick:

@@ -10,17 +10,14 @@ import typer
 from mlcloud.cli import options, render
 
 
+@options.targeted
 def download(
     version: Annotated[str, typer.Option("--version", help="The version to download, e.g. v1.")],
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Where to write it [default: NAME-VERSION.joblib].",
         show_default=False)] = None,
-    name: options.Name = None,
-    target: options.TargetOpt = None,
-    project: options.Project = None,
-    region: options.Region = None,
-    bucket: options.Bucket = None,
     json: options.Json = False,
+    settings: options.Settings = None,
 ) -> None:
     """Download a version's exact artifact.
 
@@ -28,7 +25,7 @@ def download(
     """
     from mlcloud.deploy.download import download as run_download
 
-    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s = settings
     out = output or Path(f"{s.model_name}-{version}.joblib")
     result = run_download(options.connect(s), version, out)
     if json:

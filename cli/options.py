@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import typing
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
 from mlcloud.cli import render
-from mlcloud.deploy.settings import Settings, resolve
+from mlcloud.deploy.settings import Settings, resolve  # noqa: F401 - Settings for commands
 
 Name = Annotated[Optional[str], typer.Option(
     "--name", help="Model name [env MLCLOUD_NAME; mlcloud.toml: name].", show_default=False)]
@@ -28,6 +31,30 @@ Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSO
 
 def settings(**flags) -> Settings:
     return resolve(flags, os.environ, Path.cwd())
+
+
+_WHERE = {"name": Name, "target": TargetOpt, "project": Project, "region": Region, "bucket": Bucket}
+
+
+def targeted(command: Callable) -> Callable:
+    """Give a command the options that say which model and where (--name, --target, --project,
+    --region, --bucket), resolved into one Settings passed as its ``settings`` argument."""
+    hints = typing.get_type_hints(command, include_extras=True)
+    own = [p.replace(annotation=hints.get(p.name, p.annotation))
+           for p in inspect.signature(command).parameters.values() if p.name != "settings"]
+    where = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                               annotation=a) for n, a in _WHERE.items()]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        flags = {n: kwargs.pop(n) for n in _WHERE}
+        return command(settings=settings(**flags), **kwargs)
+
+    params = own + where
+    wrapper.__signature__ = inspect.Signature(params)
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    del wrapper.__wrapped__
+    return wrapper
 
 
 def connect(s: Settings):

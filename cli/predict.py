@@ -10,6 +10,7 @@ import typer
 from mlcloud.cli import options, render
 
 
+@options.targeted
 def predict(
     input_file: Annotated[Path, typer.Argument(
         metavar="INPUT_FILE", help='{"instances": [...]} (objects keyed by feature name, or lists in schema order), '
@@ -26,11 +27,7 @@ def predict(
     concurrency: Annotated[int, typer.Option(
         "--concurrency", help="Requests in flight at once when an input is split.", min=1, max=32)] = 4,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say what was sent.")] = False,
-    name: options.Name = None,
-    target: options.TargetOpt = None,
-    project: options.Project = None,
-    region: options.Region = None,
-    bucket: options.Bucket = None,
+    settings: options.Settings = None,
 ) -> None:
     """Send instances to the endpoint and print the predictions.
 
@@ -39,7 +36,7 @@ def predict(
     """
     from mlcloud.deploy.prediction import Limits, predict as run_predict, read_request
 
-    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s = settings
     s.model_name
     instances, parameters = read_request(input_file)
     limits = Limits(max_request_bytes=max_request_bytes, split=not no_split, concurrency=concurrency)

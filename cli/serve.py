@@ -11,6 +11,7 @@ import typer
 from mlcloud.cli import options, render
 
 
+@options.targeted
 def serve(
     bundle: Annotated[Optional[Path], typer.Argument(
         help="A bundle folder (mlcloud.json + model.joblib, e.g. from a bucket); or use --version.",
@@ -24,11 +25,7 @@ def serve(
     workers: Annotated[Optional[int], typer.Option(
         "--workers", help="Predictor processes; 0 predicts in the server process "
         "[default: one per core].", show_default=False)] = None,
-    name: options.Name = None,
-    target: options.TargetOpt = None,
-    project: options.Project = None,
-    region: options.Region = None,
-    bucket: options.Bucket = None,
+    settings: options.Settings = None,
 ) -> None:
     """Serve a model on this machine, with a web page at /.
 
@@ -53,7 +50,7 @@ def serve(
     if bundle is not None:
         code = serve_folder(bundle, os.environ, host=host, port=port, workers=workers, announce=announce)
     else:
-        s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+        s = settings
         s.model_name
         code = serve_version(options.connect(s), version, os.environ, host=host, port=port,
                              workers=workers, announce=announce)
@@ -61,6 +58,7 @@ def serve(
         raise typer.Exit(code)
 
 
+@options.targeted
 def image(
     version: Annotated[str, typer.Option("--version", help="The version to build an image for.")],
     output: Annotated[Optional[Path], typer.Option(
@@ -69,12 +67,8 @@ def image(
     repository: Annotated[Optional[str], typer.Option(
         "--repository", help="Artifact Registry repository [default: "
         "REGION-docker.pkg.dev/PROJECT/mlcloud].", show_default=False)] = None,
-    name: options.Name = None,
-    target: options.TargetOpt = None,
-    project: options.Project = None,
-    region: options.Region = None,
-    bucket: options.Bucket = None,
     json: options.Json = False,
+    settings: options.Settings = None,
 ) -> None:
     """Write a serving image's build context for a version.
 
@@ -86,7 +80,7 @@ def image(
     """
     from mlcloud.deploy.serve import image_context
 
-    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s = settings
     out = output or Path(f"image-{s.model_name}-{version}")
     plan = image_context(options.connect(s), version, out, repository=repository)
     if json:

@@ -5,13 +5,10 @@ from __future__ import annotations
 from mlcloud.cli import options, render
 
 
+@options.targeted
 def status(
-    name: options.Name = None,
-    target: options.TargetOpt = None,
-    project: options.Project = None,
-    region: options.Region = None,
-    bucket: options.Bucket = None,
     json: options.Json = False,
+    settings: options.Settings = None,
 ) -> None:
     """Show what serves the model.
 
@@ -20,7 +17,7 @@ def status(
     from mlcloud.deploy.split import show
     from mlcloud.deploy.status import status as run_status
 
-    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s = settings
     s.model_name
     st = run_status(options.connect(s))
     if json:

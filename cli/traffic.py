@@ -26,14 +26,11 @@ def _show(change, json: bool) -> None:
     render.out(f"after:  {show(change.after)}")
 
 
+@options.targeted
 def traffic(
     shares: Shares = None,
-    name: options.Name = None,
-    target: options.TargetOpt = None,
-    project: options.Project = None,
-    region: options.Region = None,
-    bucket: options.Bucket = None,
     json: options.Json = False,
+    settings: options.Settings = None,
 ) -> None:
     """Set the traffic split between deployed versions.
 
@@ -42,7 +39,7 @@ def traffic(
     from mlcloud.deploy.split import parse
     from mlcloud.deploy.traffic import set_split
 
-    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s = settings
     s.model_name
     wanted = parse(shares or [])
     if not wanted:
@@ -50,16 +47,13 @@ def traffic(
     _show(set_split(options.connect(s), wanted), json)
 
 
+@options.targeted
 def rollback(
     to: Annotated[Optional[str], typer.Option(
         "--to", help="The version to go back to [default: the one that served before the last "
         "change]; deployed first if needed.", show_default=False)] = None,
-    name: options.Name = None,
-    target: options.TargetOpt = None,
-    project: options.Project = None,
-    region: options.Region = None,
-    bucket: options.Bucket = None,
     json: options.Json = False,
+    settings: options.Settings = None,
 ) -> None:
     """Go back to the version that served before the last change.
 
@@ -67,7 +61,7 @@ def rollback(
     """
     from mlcloud.deploy.traffic import rollback as run_rollback
 
-    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s = settings
     s.model_name
     t = options.connect(s)
     with render.waiting(f"rolling back {s.model_name}") as tick:
@@ -75,15 +69,12 @@ def rollback(
     _show(change, json)
 
 
+@options.targeted
 def undeploy(
     version: Annotated[str, typer.Option("--version", help="The version to undeploy, e.g. v1.")],
     shares: Shares = None,
-    name: options.Name = None,
-    target: options.TargetOpt = None,
-    project: options.Project = None,
-    region: options.Region = None,
-    bucket: options.Bucket = None,
     json: options.Json = False,
+    settings: options.Settings = None,
 ) -> None:
     """Undeploy a version; its artifact and registry version stay.
 
@@ -94,7 +85,7 @@ def undeploy(
     from mlcloud.deploy.split import parse
     from mlcloud.deploy.traffic import undeploy as run_undeploy
 
-    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s = settings
     s.model_name
     wanted = parse(shares or [])
     t = options.connect(s)

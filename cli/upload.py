@@ -10,6 +10,7 @@ import typer
 from mlcloud.cli import options, render
 
 
+@options.targeted
 def upload(
     model_file: Annotated[Optional[Path], typer.Argument(
         metavar="[MODEL_FILE]", help="The model saved with joblib [default: --model, MLCLOUD_MODEL "
@@ -37,12 +38,8 @@ def upload(
         "trusted types load) [default: detected].", show_default=False)] = None,
     max_bytes: Annotated[int, typer.Option(
         "--max-artifact-bytes", help="Refuse artifacts (with code) above this size.")] = 10 * 1000**3,
-    name: options.Name = None,
-    target: options.TargetOpt = None,
-    project: options.Project = None,
-    region: options.Region = None,
-    bucket: options.Bucket = None,
     json: options.Json = False,
+    settings: options.Settings = None,
 ) -> None:
     """Upload a model file as a new version.
 
@@ -51,8 +48,7 @@ def upload(
     """
     from mlcloud.deploy.upload import UploadOptions, upload as run_upload
 
-    s = options.settings(name=name, model=model_file or model, target=target, project=project,
-                         region=region, bucket=bucket)
+    s = settings.with_(model=model_file or model) if (model_file or model) else settings
     s.model_name  # a missing name is refused before the emulators start
     path = s.require("model")
     t = options.connect(s)

@@ -5,13 +5,10 @@ from __future__ import annotations
 from mlcloud.cli import options, render
 
 
+@options.targeted
 def versions(
-    name: options.Name = None,
-    target: options.TargetOpt = None,
-    project: options.Project = None,
-    region: options.Region = None,
-    bucket: options.Bucket = None,
     json: options.Json = False,
+    settings: options.Settings = None,
 ) -> None:
     """List every version of the model.
 
@@ -19,7 +16,7 @@ def versions(
     """
     from mlcloud.deploy.catalog import describe
 
-    s = options.settings(name=name, target=target, project=project, region=region, bucket=bucket)
+    s = settings
     s.model_name
     rows = describe(options.connect(s))
     if json:

@@ -63,7 +63,8 @@ def _runtime_warnings(target: Target, info: dict, opts: UploadOptions) -> tuple[
 def upload(target: Target, model_path: Path, opts: UploadOptions = UploadOptions(), *,
            progress: Progress | None = None) -> UploadResult:
     s, storage = target.settings, target.storage
-    name, version = s.model_name, opts.version
+    s.model_name  # a missing name is refused before any work
+    version = opts.version
     if version is not None and (not VERSION_RULE.match(version) or version == "default"):
         raise InvalidSetting("version", version, "use v1, v2, … or lowercase letters, digits and '-'")
     model_file = layout.find_model_file(model_path)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from mlcloud.deploy.errors import InputError, InstanceError
+from mlcloud.deploy.errors import InputError
 from mlcloud.deploy.instances import to_rows, to_table
 
 NAMED = {"columns": "named", "features": [
