@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 from mlcloud.deploy import retry
 from mlcloud.deploy.errors import (
@@ -211,7 +211,7 @@ class Storage:
 
         return self._call(run, prefix_uri)
 
-    def list_objects(self, prefix_uri: str) -> Iterator[str]:
+    def list_objects(self, prefix_uri: str) -> list[str]:
         bucket, prefix = split_uri(prefix_uri)
         return self._call(lambda: [f"gs://{bucket}/{b.name}" for b in self._client.list_blobs(
             bucket, prefix=prefix, timeout=self._policy.timeout, retry=self._retry)], prefix_uri)

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from mlcloud.deploy.errors import VersionNotFound
+from mlcloud.deploy.errors import ObjectMissing, VersionNotFound
 from mlcloud.deploy.manifest import ARTIFACT, MANIFEST
 from mlcloud.deploy.storage import ObjectInfo, Storage
 
@@ -40,8 +40,10 @@ def list_versions(storage: Storage, models_uri: str) -> dict[str, StoredVersion]
     folders = [f for f in storage.list_folders(models_uri) if not f.startswith("_")]  # _history
     for v in sorted(folders, key=sort_key):
         uri = f"{models_uri}/{v}"
-        mstat = storage.stat(f"{uri}/{MANIFEST}")
-        manifest = json.loads(storage.read_bytes(f"{uri}/{MANIFEST}")) if mstat else None
+        try:
+            manifest = json.loads(storage.read_bytes(f"{uri}/{MANIFEST}"))
+        except ObjectMissing:  # an interrupted upload: no manifest yet
+            manifest = None
         out[v] = StoredVersion(v, uri, manifest, storage.stat(f"{uri}/{ARTIFACT}"))
     return out
 
@@ -57,8 +59,6 @@ def complete(versions: dict[str, StoredVersion]) -> list[str]:
 
 
 def read_manifest(storage: Storage, models_uri: str, name: str, version: str) -> dict:
-    from mlcloud.deploy.errors import ObjectMissing
-
     try:
         return json.loads(storage.read_bytes(f"{models_uri}/{version}/{MANIFEST}"))
     except ObjectMissing:

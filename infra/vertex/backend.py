@@ -68,6 +68,21 @@ class VertexBackend:
         self.state["next"][kind] = n + 1
         return n
 
+    def _new_name(self, parent: str, collection: str, given: str, rule, field: str,
+                  taken: str) -> str:
+        """A new resource name: the client-chosen id (checked, refused if taken) or the next
+        free number."""
+        kind = collection.rstrip("s")
+        if given:
+            name = f"{parent}/{collection}/{st.check_id(given, rule, field)}"
+            if name in self.state[collection]:
+                raise AlreadyExists(taken.format(name=name))
+            return name
+        name = f"{parent}/{collection}/{self._next(kind)}"
+        while name in self.state[collection]:
+            name = f"{parent}/{collection}/{self._next(kind)}"
+        return name
+
     def _save(self) -> None:
         self.file.save(self.state)
 
@@ -139,14 +154,8 @@ class VertexBackend:
                     raise InvalidArgument("model_id and parent_model name different models.")
                 entry = self._entry(base)
             else:
-                if req.model_id:
-                    base = f"{parent}/models/{st.check_id(req.model_id, st.MODEL_ID, 'model_id')}"
-                    if base in self.state["models"]:
-                        raise AlreadyExists(f"Model {base} already exists; pass parent_model to add a version.")
-                else:
-                    base = f"{parent}/models/{self._next('model')}"
-                    while base in self.state["models"]:
-                        base = f"{parent}/models/{self._next('model')}"
+                base = self._new_name(parent, "models", req.model_id, st.MODEL_ID, "model_id",
+                                      "Model {name} already exists; pass parent_model to add a version.")
                 entry = {"nextVersion": 1, "versions": {}}
             vid = str(entry["nextVersion"])
             t = now()
@@ -263,14 +272,8 @@ class VertexBackend:
         if not endpoint.display_name:
             raise InvalidArgument("Endpoint.display_name is required.")
         with self.lock:
-            if endpoint_id:
-                name = f"{parent}/endpoints/{st.check_id(endpoint_id, st.ENDPOINT_ID, 'endpoint_id')}"
-                if name in self.state["endpoints"]:
-                    raise AlreadyExists(f"Endpoint {name} already exists.")
-            else:
-                name = f"{parent}/endpoints/{self._next('endpoint')}"
-                while name in self.state["endpoints"]:
-                    name = f"{parent}/endpoints/{self._next('endpoint')}"
+            name = self._new_name(parent, "endpoints", endpoint_id, st.ENDPOINT_ID, "endpoint_id",
+                                  "Endpoint {name} already exists.")
             endpoint.name = name
             endpoint.create_time = endpoint.update_time = now()
             endpoint.etag = _etag()
